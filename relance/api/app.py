@@ -1,0 +1,118 @@
+"""HTTP API for backend services: events in, journeys out.
+
+Errors are JSON objects a person can act on:
+``{"error": "...", "details": [{"field": "contact.email", "message": "..."}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from temporalio.service import RPCError, RPCStatusCode
+
+from relance.config import Settings, get_settings
+from relance.models.events import CancelIn, EventAccepted, EventIn
+from relance.models.journey_io import JourneyState
+from relance.scenarios import ScenarioError
+from relance.starter import Relance
+from relance.starter.ingest import IngestError
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: str
+    details: list[ErrorDetail] = []
+
+
+def _error(status: int, error: str, details: list[ErrorDetail] | None = None) -> JSONResponse:
+    body = ErrorBody(error=error, details=details or [])
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def create_app(settings: Settings | None = None, relance: Relance | None = None) -> FastAPI:
+    """Build the app; pass ``relance`` to share an existing client (dev stack, tests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = relance is None
+        app.state.relance = relance or await Relance.connect(settings)
+        yield
+        if owned:
+            await app.state.relance.close()
+
+    app = FastAPI(
+        title="relance",
+        version="0.1.0",
+        summary="Customer journeys on Temporal: send events, inspect and cancel journeys.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = []
+        for err in exc.errors():
+            if err["type"] == "json_invalid":
+                ctx = err.get("ctx", {})
+                return _error(
+                    400,
+                    f"the body is not valid JSON: {ctx.get('error', 'syntax error')} "
+                    f"(at character {err['loc'][-1] if err['loc'] else '?'})",
+                )
+            message = err["msg"].removeprefix("Value error, ")
+            details.append(ErrorDetail(field=_field(err["loc"]), message=message))
+        return _error(422, "the request does not match the expected payload", details)
+
+    @app.exception_handler(IngestError)
+    async def refused(_: Request, exc: IngestError) -> JSONResponse:
+        return _error(422, "the event cannot be accepted", [ErrorDetail(field=exc.field, message=exc.message)])
+
+    @app.exception_handler(ScenarioError)
+    async def broken_scenarios(_: Request, exc: ScenarioError) -> JSONResponse:
+        return _error(503, f"the scenario files are invalid, fix them first: {exc}")
+
+    @app.get("/healthz")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/events", status_code=202, response_model=EventAccepted)
+    async def post_event(event: EventIn, request: Request) -> EventAccepted:
+        return await request.app.state.relance.send_event(event)
+
+    @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState)
+    async def journey_state(workflow_id: str, request: Request) -> JourneyState | JSONResponse:
+        try:
+            return await request.app.state.relance.journey_state(workflow_id)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return _error(404, f"no journey with id '{workflow_id}'")
+            raise
+
+    @app.post("/v1/journeys/{workflow_id}/cancel", status_code=202)
+    async def cancel(workflow_id: str, body: CancelIn, request: Request) -> dict[str, str] | JSONResponse:
+        try:
+            await request.app.state.relance.cancel_journey(workflow_id, body.reason)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return _error(404, f"no running journey with id '{workflow_id}'")
+            raise
+        return {"workflow_id": workflow_id, "status": "cancelling"}
+
+    return app
+
+
+__all__ = ["create_app"]

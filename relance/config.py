@@ -1,0 +1,52 @@
+"""Settings, read from environment variables prefixed ``RELANCE_``.
+
+Every setting has an embedded default so ``relance dev`` runs with nothing set.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELANCE_", extra="ignore")
+
+    data_dir: Path = Field(Path(".relance"), description="Local state of the embedded stack")
+    database_url: str = Field(
+        "", description="SQLAlchemy URL; default: SQLite file <data_dir>/relance.db"
+    )
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "relance"
+    scenarios_dir: Path = Path("examples/scenarios")
+    templates_dir: Path = Path("examples/templates")
+    channel: str = Field("console", description="email/SMS channel: console, file, smtp, null")
+    outbox_file: Path = Field(Path(".relance/outbox.jsonl"), description="file channel target")
+    email_from: str = "Relance <no-reply@relance.localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+    delivery_timeout_seconds: float = Field(
+        30.0, description="start-to-close timeout of one delivery attempt"
+    )
+    log_level: str = "info"
+    log_format: str = Field("json", description="json or console")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'relance.db').as_posix()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,148 @@
+"""Workflow inputs, outputs and state.
+
+Workflow-safe: imports only pydantic and the standard library, so the sandbox
+re-imports it cheaply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class Anchor(StrEnum):
+    TRIGGER = "trigger"
+    PREVIOUS = "previous"
+
+
+class Purpose(StrEnum):
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+    LEGAL = "legal"
+
+
+class Priority(StrEnum):
+    VERY_IMPORTANT = "very_important"
+    IMPORTANT = "important"
+    LOW = "low"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+
+
+class StepSpec(BaseModel):
+    id: str
+    channel: Channel
+    template: str
+    delay_seconds: int
+    after: Anchor
+    unless: list[str] = Field(default_factory=list)
+    purpose: Purpose = Purpose.MARKETING
+    priority: Priority = Priority.IMPORTANT
+    enabled: bool = True
+
+
+class JourneySpec(BaseModel):
+    """One journey of one scenario version, pinned into the workflow at start."""
+
+    scenario: str
+    journey: str
+    version: str
+    exit_on: list[str] = Field(default_factory=list)
+    steps: list[StepSpec]
+
+
+class TriggerEvent(BaseModel):
+    event_id: int
+    type: str
+    ref: str
+    occurred_at: datetime
+    properties: dict[str, object] = Field(default_factory=dict)
+
+
+class JourneyInput(BaseModel):
+    spec: JourneySpec
+    contact: str = Field(description="the contact's external id")
+    trigger: TriggerEvent
+    delivery_timeout_seconds: float = 30.0
+
+
+class DomainEvent(BaseModel):
+    """An event of the contact routed to its running journeys."""
+
+    type: str
+    occurred_at: datetime
+    event_id: int | None = None
+
+
+class CancelRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class StepOutcome(BaseModel):
+    step: str
+    status: DeliveryStatus
+    at: datetime
+    reason: str | None = None
+
+
+class NextSend(BaseModel):
+    step: str
+    at: datetime
+
+
+class JourneyState(BaseModel):
+    scenario: str
+    journey: str
+    version: str
+    contact: str
+    status: str
+    current_step: str | None
+    next_send: NextSend | None
+    steps_done: list[StepOutcome]
+    end_reason: str | None = None
+    duplicate_triggers: int = 0
+
+
+class DeliveryRequest(BaseModel):
+    """What the workflow asks the delivery activity to do for one step."""
+
+    idempotency_key: str
+    workflow_id: str
+    scenario: str
+    journey: str
+    version: str
+    contact: str
+    step: StepSpec
+    trigger: TriggerEvent
+    at: datetime = Field(description="workflow time of the decision")
+
+
+class SkipRequest(BaseModel):
+    idempotency_key: str
+    workflow_id: str
+    scenario: str
+    journey: str
+    contact: str
+    step: StepSpec
+    at: datetime
+    reason: str
+
+
+class JourneyEnd(BaseModel):
+    workflow_id: str
+    status: str
+    reason: str | None
+    at: datetime

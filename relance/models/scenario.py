@@ -1,0 +1,182 @@
+"""Scenario files as marketers write them (YAML), validated by pydantic.
+
+A scenario groups journeys; a journey is a trigger plus an ordered list of
+messages, each waiting a delay relative to the trigger or the previous message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from relance.models.journey_io import Anchor, Channel, JourneySpec, Priority, Purpose, StepSpec
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$", max_length=64)]
+
+_DELAY_RE = re.compile(
+    r"^\s*(?P<n>\d+)\s*(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$"
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class Delay(BaseModel):
+    """A delay written either as a mapping ``{days: 3, hours: 2}`` or a string ``"3 days"``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weeks: int = Field(0, ge=0)
+    days: int = Field(0, ge=0)
+    hours: int = Field(0, ge=0)
+    minutes: int = Field(0, ge=0)
+    seconds: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f"write a unit: '{value} days' or '{{days: {value}}}'")
+        if isinstance(value, str):
+            match = _DELAY_RE.match(value.lower())
+            if not match:
+                raise ValueError(
+                    f"'{value}' is not a delay: write e.g. '3 days', '12 hours', '30 minutes'"
+                )
+            unit = match["unit"]
+            key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
+            return {"seconds": int(match["n"]) * _UNIT_SECONDS[key]}
+        return value
+
+    @property
+    def total(self) -> timedelta:
+        return timedelta(
+            weeks=self.weeks,
+            days=self.days,
+            hours=self.hours,
+            minutes=self.minutes,
+            seconds=self.seconds,
+        )
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier
+    name: str = ""
+    channel: Channel = Channel.EMAIL
+    template: str = Field(pattern=r"^[A-Za-z0-9_\-/]+$")
+    delay: Delay = Field(default_factory=Delay)
+    after: Anchor = Anchor.PREVIOUS
+    unless: list[EventType] = Field(
+        default_factory=list,
+        description="skip this message if the contact sent one of these events since the start",
+    )
+    purpose: Purpose = Purpose.MARKETING
+    priority: Priority = Priority.IMPORTANT
+    enabled: bool = True
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event: EventType
+    ref: str | None = Field(
+        None,
+        description="event property identifying the trigger (e.g. order_id); the same ref never "
+        "starts the same journey twice. Default: the event id.",
+    )
+
+
+class Journey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier
+    name: str = ""
+    trigger: Trigger
+    exit_on: list[EventType] = Field(
+        default_factory=list, description="events that end the journey early (exit goals)"
+    )
+    messages: list[Message] = Field(min_length=1)
+
+    @field_validator("messages")
+    @classmethod
+    def _unique_ids(cls, messages: list[Message]) -> list[Message]:
+        seen: set[str] = set()
+        for message in messages:
+            if message.id in seen:
+                raise ValueError(f"message id '{message.id}' is used twice in this journey")
+            seen.add(message.id)
+        return messages
+
+    @model_validator(mode="after")
+    def _first_is_relative_to_trigger(self) -> Journey:
+        if self.messages and self.messages[0].after is Anchor.PREVIOUS:
+            # The first message has no previous message: it counts from the trigger.
+            self.messages[0] = self.messages[0].model_copy(update={"after": Anchor.TRIGGER})
+        return self
+
+    def event_types(self) -> set[str]:
+        types = {self.trigger.event, *self.exit_on}
+        for message in self.messages:
+            types.update(message.unless)
+        return types
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: Identifier
+    name: str = ""
+    description: str = ""
+    journeys: list[Journey] = Field(min_length=1)
+
+    @field_validator("journeys")
+    @classmethod
+    def _unique_journeys(cls, journeys: list[Journey]) -> list[Journey]:
+        seen: set[str] = set()
+        for journey in journeys:
+            if journey.id in seen:
+                raise ValueError(f"journey id '{journey.id}' is used twice in this scenario")
+            seen.add(journey.id)
+        return journeys
+
+    @property
+    def version(self) -> str:
+        """Content hash: any change to the scenario gives new journeys a new version."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(canonical).hexdigest()[:12]
+
+    def journey_spec(self, journey: Journey) -> JourneySpec:
+        return JourneySpec(
+            scenario=self.scenario,
+            journey=journey.id,
+            version=self.version,
+            exit_on=list(journey.exit_on),
+            steps=[
+                StepSpec(
+                    id=m.id,
+                    channel=m.channel,
+                    template=m.template,
+                    delay_seconds=int(m.delay.total.total_seconds()),
+                    after=m.after,
+                    unless=list(m.unless),
+                    purpose=m.purpose,
+                    priority=m.priority,
+                    enabled=m.enabled,
+                )
+                for m in journey.messages
+            ],
+        )
+
+
+class MessageKind(StrEnum):
+    """Used by validation to decide which template parts a message needs."""
+
+    EMAIL = "email"
+    SMS = "sms"

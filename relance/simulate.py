@@ -1,0 +1,221 @@
+"""``relance simulate``: run the real workflows and activities on Temporal's
+time-skipping test server, against a throwaway database and a capture channel,
+and return the dated timeline of every planned message (J-10).
+
+Event times are honoured: the first event is placed at the test server's
+"now" and the server's clock is advanced to each following event before it is
+sent, so months of journeys run in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from temporalio.client import WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from relance.binaries import temporal_test_server
+from relance.channels.memory import CaptureChannel
+from relance.config import Settings
+from relance.db import create_engine, session_factory
+from relance.migrate import upgrade
+from relance.models.events import ContactIn, EventIn
+from relance.models.tables import Delivery, JourneyRun
+from relance.scenarios import ScenarioSet
+from relance.starter.ingest import IngestError, Ingestor, upsert_contact
+from relance.templates import TemplateStore
+from relance.worker import build_worker
+
+
+class InputError(ValueError):
+    """A line of an input file is wrong: ``file:line: field: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    contact: str
+    scenario: str
+    journey: str
+    message: str
+    channel: str
+    status: str
+    reason: str | None
+
+
+def _pydantic_problems(path: Path, line: int, error: ValidationError) -> list[str]:
+    problems = []
+    for err in error.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "line"
+        problems.append(f"{path}:{line}: {field}: {err['msg'].removeprefix('Value error, ')}")
+    return problems
+
+
+def read_events(path: Path) -> list[EventIn]:
+    events: list[EventIn] = []
+    problems: list[str] = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            events.append(EventIn.model_validate_json(raw))
+        except ValidationError as error:
+            if any(e["type"] == "json_invalid" for e in error.errors()):
+                detail = error.errors()[0].get("ctx", {}).get("error", "syntax error")
+                problems.append(f"{path}:{number}: line: not valid JSON ({detail})")
+            else:
+                problems.extend(_pydantic_problems(path, number, error))
+    if problems:
+        raise InputError(problems)
+    if not events:
+        raise InputError([f"{path}:1: events: the file holds no event (one JSON object per line)"])
+    return events
+
+
+_CONTACT_COLUMNS = {"external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone"}
+
+
+def read_contacts(path: Path) -> list[ContactIn]:
+    contacts: list[ContactIn] = []
+    problems: list[str] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"external_id", "email"} & set(reader.fieldnames):
+            raise InputError([f"{path}:1: header: needs an 'external_id' or 'email' column"])
+        for row in reader:
+            line = reader.line_num
+            fields = {k: v for k, v in row.items() if k in _CONTACT_COLUMNS and v not in (None, "")}
+            attributes = {k: v for k, v in row.items() if k not in _CONTACT_COLUMNS and k and v}
+            try:
+                contacts.append(ContactIn.model_validate({**fields, "attributes": attributes}))
+            except ValidationError as error:
+                problems.extend(_pydantic_problems(path, line, error))
+    if problems:
+        raise InputError(problems)
+    return contacts
+
+
+@dataclass
+class Simulation:
+    scenarios: ScenarioSet
+    templates_dir: Path
+    events: list[EventIn]
+    contacts: list[ContactIn]
+
+    async def run(self) -> list[TimelineEntry]:
+        with tempfile.TemporaryDirectory(prefix="relance-sim-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'simulation.db'}"
+            await asyncio.to_thread(upgrade, url)
+            engine = create_engine(url)
+            try:
+                return await self._run(engine)
+            finally:
+                await engine.dispose()
+
+    async def _run(self, engine) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
+        sessions = session_factory(engine)
+        settings = Settings(task_queue=f"simulation-{uuid.uuid4().hex[:8]}", delivery_timeout_seconds=30)
+        async with sessions() as session, session.begin():
+            for contact in self.contacts:
+                await upsert_contact(session, contact)
+        events = sorted(self.events, key=lambda e: e.occurred_at)
+        zones = self._display_zones(events)
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=temporal_test_server(),
+            data_converter=pydantic_data_converter,
+        )
+        async with env:
+            ingestor = Ingestor(
+                sessions=sessions,
+                client=env.client,
+                scenarios=lambda: self.scenarios,
+                task_queue=settings.task_queue,
+                delivery_timeout_seconds=settings.delivery_timeout_seconds,
+            )
+            worker = build_worker(
+                env.client, settings, sessions, CaptureChannel(), TemplateStore(self.templates_dir)
+            )
+            async with worker:
+                offset = (await env.get_current_time()) - events[0].occurred_at
+                for number, event in enumerate(events, start=1):
+                    lag = event.occurred_at + offset - await env.get_current_time()
+                    if lag > timedelta(0):
+                        await env.sleep(lag)
+                    shifted = event.model_copy(update={"occurred_at": event.occurred_at + offset})
+                    try:
+                        await ingestor.ingest(shifted)
+                    except IngestError as error:
+                        raise InputError([f"event {number} ({event.type}): {error}"]) from error
+                await self._wait_for_journeys(env, sessions)
+        return await self._timeline(sessions, offset, zones)
+
+    @staticmethod
+    async def _wait_for_journeys(env: WorkflowEnvironment, sessions) -> None:  # type: ignore[no-untyped-def]
+        async with sessions() as session:
+            ids = list(await session.scalars(select(JourneyRun.workflow_id)))
+        handles = [env.client.get_workflow_handle(wf_id) for wf_id in ids]
+        results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, WorkflowFailureError)]
+        if failures:
+            raise RuntimeError(f"{len(failures)} journey(s) failed: {failures[0].cause}")
+        others = [r for r in results if isinstance(r, BaseException)]
+        if others:
+            raise others[0]
+
+    def _display_zones(self, events: list[EventIn]) -> dict[str, tzinfo]:
+        """Times are shown in the contact's time zone, else in the offset of their events."""
+        zones: dict[str, tzinfo] = {}
+        for contact in self.contacts:
+            if contact.external_id and contact.time_zone:
+                zones[contact.external_id] = ZoneInfo(contact.time_zone)
+        for event in events:
+            key = event.contact.external_id
+            if key and key not in zones:
+                zone = event.contact.time_zone
+                zones[key] = ZoneInfo(zone) if zone else event.occurred_at.tzinfo  # type: ignore[assignment]
+        return zones
+
+    @staticmethod
+    async def _timeline(sessions, offset: timedelta, zones: dict[str, tzinfo]) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
+        async with sessions() as session:
+            rows = await session.scalars(select(Delivery).order_by(Delivery.at, Delivery.id))
+            entries = []
+            for row in rows:
+                # Whole seconds: the test server's clock carries milliseconds of real work.
+                at: datetime = _round_second(row.at - offset)
+                zone = zones.get(row.contact_external_id)
+                entries.append(
+                    TimelineEntry(
+                        at=(at.astimezone(zone) if zone else at).isoformat(),
+                        contact=row.contact_external_id,
+                        scenario=row.scenario,
+                        journey=row.journey,
+                        message=row.message,
+                        channel=row.channel,
+                        status=row.status,
+                        reason=row.reason,
+                    )
+                )
+            return entries
+
+
+def _round_second(value: datetime) -> datetime:
+    return (value + timedelta(microseconds=500_000)).replace(microsecond=0)
+
+
+def timeline_json_lines(entries: list[TimelineEntry]) -> str:
+    return "".join(json.dumps(e.model_dump(), ensure_ascii=False) + "\n" for e in entries)

@@ -1,0 +1,91 @@
+"""Python client for backend services: send events, cancel and inspect journeys.
+
+    from relance.starter import Relance
+
+    async with Relance.from_settings() as relance:
+        await relance.send_event({"type": "purchase", "contact": {...}, ...})
+
+It does what ``POST /v1/events`` does (same validation, same signal-with-start),
+reading ``RELANCE_*`` settings for the database and Temporal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Self
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from relance.config import Settings, get_settings
+from relance.db import create_engine, session_factory
+from relance.models.events import EventAccepted, EventIn
+from relance.models.journey_io import CancelRequest, JourneyState
+from relance.scenarios import ScenarioSet
+from relance.starter.registry import scenario_registry
+from relance.starter.client import connect_temporal
+from relance.starter.ingest import IngestError, Ingestor
+from relance.workflows.journey import JourneyWorkflow
+
+__all__ = ["EventAccepted", "IngestError", "Relance", "ValidationError"]
+
+
+class Relance:
+    def __init__(
+        self,
+        client: Client,
+        engine: AsyncEngine,
+        settings: Settings,
+        scenarios: Callable[[], ScenarioSet] | None = None,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.settings = settings
+        self.ingestor = Ingestor(
+            sessions=session_factory(engine),
+            client=client,
+            scenarios=scenarios or scenario_registry(settings.scenarios_dir),
+            task_queue=settings.task_queue,
+            delivery_timeout_seconds=settings.delivery_timeout_seconds,
+        )
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> Self:
+        settings = settings or get_settings()
+        client = await connect_temporal(settings)
+        return cls(client, create_engine(settings.resolved_database_url()), settings)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> _Connector:
+        return _Connector(cls, settings)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def send_event(self, event: EventIn | dict[str, Any]) -> EventAccepted:
+        """Store the event and start or notify its journeys; raises ValidationError or IngestError."""
+        payload = event if isinstance(event, EventIn) else EventIn.model_validate(event)
+        return await self.ingestor.ingest(payload)
+
+    async def cancel_journey(self, workflow_id: str, reason: str) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
+        await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason=reason))
+
+    async def journey_state(self, workflow_id: str) -> JourneyState:
+        handle = self.client.get_workflow_handle(workflow_id)
+        return await handle.query(JourneyWorkflow.state)
+
+
+class _Connector:
+    def __init__(self, cls: type[Relance], settings: Settings | None) -> None:
+        self._cls, self._settings = cls, settings
+        self._instance: Relance | None = None
+
+    async def __aenter__(self) -> Relance:
+        self._instance = await self._cls.connect(self._settings)
+        return self._instance
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._instance is not None:
+            await self._instance.close()

@@ -1,0 +1,37 @@
+"""Builds the Temporal worker running journeys and their activities."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from relance.activities.delivery import DeliveryActivities
+from relance.channels import ChannelProvider
+from relance.config import Settings
+from relance.templates import TemplateStore
+from relance.workflows.journey import JourneyWorkflow
+
+WORKFLOWS = [JourneyWorkflow]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    channel: ChannelProvider,
+    templates: TemplateStore | None = None,
+) -> Worker:
+    delivery = DeliveryActivities(
+        sessions=sessions,
+        templates=templates or TemplateStore(settings.templates_dir),
+        channel=channel,
+        sender=settings.email_from,
+    )
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[delivery.deliver, delivery.skip, delivery.end_journey],
+        max_concurrent_activities=100,
+    )
