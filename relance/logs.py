@@ -10,7 +10,8 @@ from typing import Any
 import structlog
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-])[A-Za-z0-9.\-]*(\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+?\d[\d .\-()]{6,}(\d{2})")
+# International (+33…) or national (06…) numbers; dates and times do not start that way.
+_PHONE = re.compile(r"(?<![\w.:\-])(?:\+\d|0)[\d .()\-]{6,18}(\d{2})(?![\w.:\-])")
 
 
 def mask_text(text: str) -> str:

@@ -14,6 +14,8 @@ import csv
 import json
 import tempfile
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -21,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
-from temporalio.client import WorkflowFailureError
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,9 +36,23 @@ from relance.migrate import upgrade
 from relance.models.events import ContactIn, EventIn
 from relance.models.tables import Delivery, JourneyRun
 from relance.scenarios import ScenarioSet
+from relance.starter.client import quiet_runtime, register_search_attributes
 from relance.starter.ingest import IngestError, Ingestor, upsert_contact
 from relance.templates import TemplateStore
 from relance.worker import build_worker
+
+
+@asynccontextmanager
+async def time_skipping(client: Client) -> AsyncIterator[None]:
+    """Let the test server jump over timers while we wait for results.
+
+    Handles from ``get_workflow_handle`` do not unlock it by themselves.
+    """
+    await client.test_service.unlock_time_skipping(UnlockTimeSkippingRequest())
+    try:
+        yield
+    finally:
+        await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
 
 
 class InputError(ValueError):
@@ -137,8 +154,10 @@ class Simulation:
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=temporal_test_server(),
             data_converter=pydantic_data_converter,
+            runtime=quiet_runtime(),
         )
         async with env:
+            await register_search_attributes(env.client, "default")
             ingestor = Ingestor(
                 sessions=sessions,
                 client=env.client,
@@ -168,7 +187,8 @@ class Simulation:
         async with sessions() as session:
             ids = list(await session.scalars(select(JourneyRun.workflow_id)))
         handles = [env.client.get_workflow_handle(wf_id) for wf_id in ids]
-        results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+        async with time_skipping(env.client):
+            results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
         failures = [r for r in results if isinstance(r, WorkflowFailureError)]
         if failures:
             raise RuntimeError(f"{len(failures)} journey(s) failed: {failures[0].cause}")

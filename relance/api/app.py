@@ -33,6 +33,15 @@ class ErrorBody(BaseModel):
     details: list[ErrorDetail] = []
 
 
+class CancelAccepted(BaseModel):
+    workflow_id: str
+    status: str = "cancelling"
+
+
+class NotFound(LookupError):
+    pass
+
+
 def _error(status: int, error: str, details: list[ErrorDetail] | None = None) -> JSONResponse:
     body = ErrorBody(error=error, details=details or [])
     return JSONResponse(status_code=status, content=body.model_dump())
@@ -61,6 +70,8 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
         summary="Customer journeys on Temporal: send events, inspect and cancel journeys.",
         lifespan=lifespan,
     )
+    if relance is not None:
+        app.state.relance = relance  # usable without the lifespan (in-process ASGI clients)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -93,24 +104,28 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     async def post_event(event: EventIn, request: Request) -> EventAccepted:
         return await request.app.state.relance.send_event(event)
 
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, str(exc))
+
     @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState)
-    async def journey_state(workflow_id: str, request: Request) -> JourneyState | JSONResponse:
+    async def journey_state(workflow_id: str, request: Request) -> JourneyState:
         try:
             return await request.app.state.relance.journey_state(workflow_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
-                return _error(404, f"no journey with id '{workflow_id}'")
+                raise NotFound(f"no journey with id '{workflow_id}'") from error
             raise
 
     @app.post("/v1/journeys/{workflow_id}/cancel", status_code=202)
-    async def cancel(workflow_id: str, body: CancelIn, request: Request) -> dict[str, str] | JSONResponse:
+    async def cancel(workflow_id: str, body: CancelIn, request: Request) -> CancelAccepted:
         try:
             await request.app.state.relance.cancel_journey(workflow_id, body.reason)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
-                return _error(404, f"no running journey with id '{workflow_id}'")
+                raise NotFound(f"no running journey with id '{workflow_id}'") from error
             raise
-        return {"workflow_id": workflow_id, "status": "cancelling"}
+        return CancelAccepted(workflow_id=workflow_id)
 
     return app
 

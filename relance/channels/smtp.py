@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.policy import SMTP
+from email.utils import formatdate, parseaddr
 
 from relance.channels.base import (
     OutgoingMessage,
@@ -48,7 +49,7 @@ class SmtpChannel:
 
     def _send(self, message: OutgoingMessage) -> SendResult:
         email = self._build(message)
-        payload = email.as_bytes()
+        payload = email.as_bytes(policy=SMTP)  # CRLF line endings, as DATA requires
         try:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except (OSError, smtplib.SMTPException) as error:
@@ -62,7 +63,8 @@ class SmtpChannel:
                     smtp.ehlo()
                 if self.username:
                     smtp.login(self.username, self.password or "")
-                self._expect(*smtp.mail(email["From"]), "MAIL FROM")
+                envelope_from = parseaddr(email["From"])[1]
+                self._expect(*smtp.mail(envelope_from), "MAIL FROM")
                 self._expect(*smtp.rcpt(message.to), f"RCPT TO {message.to}")
             except smtplib.SMTPResponseException as error:
                 self._raise_for(error.smtp_code, error.smtp_error, "SMTP")

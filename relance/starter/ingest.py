@@ -18,7 +18,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -164,11 +164,11 @@ class Ingestor:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
-                        sa.CONTACT_ID.value_set(contact.external_id),
-                        sa.SCENARIO.value_set(scenario.scenario),
-                        sa.JOURNEY.value_set(journey.id),
-                        sa.SCENARIO_VERSION.value_set(spec.version),
-                        sa.STEP.value_set("start"),
+                        SearchAttributePair(sa.CONTACT_ID, contact.external_id),
+                        SearchAttributePair(sa.SCENARIO, scenario.scenario),
+                        SearchAttributePair(sa.JOURNEY, journey.id),
+                        SearchAttributePair(sa.SCENARIO_VERSION, spec.version),
+                        SearchAttributePair(sa.STEP, "start"),
                     ]
                 ),
                 memo={"summary": f"{scenario.scenario}/{journey.id} for {contact.external_id}: started"},

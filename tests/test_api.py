@@ -1,0 +1,139 @@
+"""POST /v1/events and the journey endpoints, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from relance.api.app import create_app
+from relance.models.tables import Contact, Event, JourneyRun
+from relance.workflows.journey import JourneyWorkflow
+from relance.simulate import time_skipping
+from tests.conftest import Stack, running_stack
+
+pytestmark = pytest.mark.feature("O-04")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(time_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
+    async with running_stack(time_env.client, database_url) as stack:
+        app = create_app(stack.settings, stack.relance)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://relance") as client:
+            yield client, stack
+
+
+async def counts(stack: Stack) -> dict[str, int]:
+    async with stack.sessions() as session:
+        return {
+            table.__tablename__: await session.scalar(select(func.count()).select_from(table)) or 0
+            for table in (Contact, Event, JourneyRun)
+        }
+
+
+def body(**overrides: object) -> dict[str, object]:
+    payload: dict[str, object] = {
+        "id": "evt-1",
+        "type": "purchase",
+        "contact": {"external_id": "shop-42", "email": "Jane.Doe@Example.com", "first_name": "Jane"},
+        "occurred_at": "2026-11-02T10:15:00+01:00",
+        "properties": {"order_id": "O-1001", "amount": 42.5},
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.mark.feature("J-01")
+async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey(
+    api: tuple[httpx.AsyncClient, Stack],
+) -> None:
+    client, stack = api
+    response = await client.post("/v1/events", json=body())
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    wf_id = "journey:referral:post_purchase:shop-42:O-1001"
+    assert answer["contact"] == "shop-42" and answer["contact_created"] is True
+    assert answer["journeys"] == [
+        {"workflow_id": wf_id, "scenario": "referral", "journey": "post_purchase", "status": "started"}
+    ]
+    assert await counts(stack) == {"contacts": 1, "events": 1, "journeys": 1}
+    async with stack.sessions() as session:
+        contact = await session.scalar(select(Contact))
+        assert contact is not None and contact.email == "Jane.Doe@example.com"  # domain normalised
+
+    # Same idempotency key: stored once, nothing started again.
+    again = await client.post("/v1/events", json=body())
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    # A new event for the same contact updates it, never duplicates it.
+    update = await client.post(
+        "/v1/events",
+        json=body(id="evt-2", contact={"external_id": "shop-42", "first_name": "Janet"},
+                  properties={"order_id": "O-1002"}),
+    )
+    assert update.status_code == 202 and update.json()["contact_created"] is False
+    assert await counts(stack) == {"contacts": 1, "events": 2, "journeys": 2}
+    async with stack.sessions() as session:
+        contact = await session.scalar(select(Contact))
+        assert contact is not None and (contact.first_name, contact.email) == ("Janet", "Jane.Doe@example.com")
+
+    state = await client.get(f"/v1/journeys/{wf_id}")
+    assert state.status_code == 200
+    assert state.json()["current_step"] == "invite"
+    cancelled = await client.post(f"/v1/journeys/{wf_id}/cancel", json={"reason": "order refunded"})
+    assert cancelled.status_code == 202
+    async with time_skipping(stack.client):
+        result = await stack.client.get_workflow_handle_for(JourneyWorkflow.run, wf_id).result()
+    assert result.status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "field", "fragment"),
+    [
+        (body(type="purchse"), 422, "type", "unknown event type 'purchse'"),
+        (body(contact={"first_name": "Jane"}), 422, "contact", "needs an 'external_id' or an 'email'"),
+        (body(contact={"external_id": "x", "email": "jane@"}), 422, "contact.email", "not a valid email"),
+        (body(occurred_at="2026-11-02T10:15:00"), 422, "occurred_at", "timezone"),
+        (body(properties={}), 422, "properties.order_id", "add it to the event's properties"),
+        (body(extra=1), 422, "extra", "Extra inputs are not permitted"),
+    ],
+)
+async def test_bad_events_are_refused_with_the_field_and_nothing_is_stored(
+    api: tuple[httpx.AsyncClient, Stack], payload: dict[str, object], status: int, field: str, fragment: str
+) -> None:
+    client, stack = api
+    response = await client.post("/v1/events", json=payload)
+    assert response.status_code == status, response.text
+    details = response.json()["details"]
+    assert any(d["field"] == field and fragment in d["message"] for d in details), details
+    assert await counts(stack) == {"contacts": 0, "events": 0, "journeys": 0}
+
+
+async def test_malformed_json_is_a_400_naming_the_position(api: tuple[httpx.AsyncClient, Stack]) -> None:
+    client, stack = api
+    response = await client.post(
+        "/v1/events", content=b'{"type": "purchase",', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("the body is not valid JSON")
+    assert await counts(stack) == {"contacts": 0, "events": 0, "journeys": 0}
+
+
+async def test_unknown_journey_is_a_404(api: tuple[httpx.AsyncClient, Stack]) -> None:
+    client, _ = api
+    response = await client.get("/v1/journeys/journey:nope:nope:x:y")
+    assert response.status_code == 404
+    assert "no journey" in response.json()["error"]
+
+
+async def test_openapi_documents_the_event_endpoint(api: tuple[httpx.AsyncClient, Stack]) -> None:
+    client, _ = api
+    spec = (await client.get("/openapi.json")).json()
+    assert "/v1/events" in spec["paths"]
+    assert "EventIn" in spec["components"]["schemas"]
+
+

@@ -1,0 +1,197 @@
+"""The post-purchase journey on the time-skipping server: timing, skips, signals, queries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from relance.channels.memory import CaptureChannel
+from relance.models.journey_io import JourneyState
+from relance.models.tables import Delivery, JourneyRun
+from relance.simulate import time_skipping
+from relance.workflows.journey import JourneyWorkflow
+from tests.conftest import Stack, running_stack
+
+DAY = timedelta(days=1)
+
+
+def purchase(at: datetime, order: str = "A-1", contact: str = "c-1", **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "purchase",
+        "contact": {"external_id": contact, "email": f"{contact}@example.com", "first_name": "Zoé"},
+        "occurred_at": at.isoformat(),
+        "properties": {"order_id": order, **extra},
+    }
+
+
+def event(kind: str, at: datetime, contact: str = "c-1") -> dict[str, Any]:
+    return {"type": kind, "contact": {"external_id": contact}, "occurred_at": at.isoformat()}
+
+
+async def ledger(stack: Stack) -> list[tuple[str, str, datetime, str | None]]:
+    async with stack.sessions() as session:
+        rows = await session.scalars(select(Delivery).order_by(Delivery.at, Delivery.id))
+        return [(r.message, r.status, r.at, r.reason) for r in rows]
+
+
+async def finish(stack: Stack, workflow_id: str) -> JourneyState:
+    async with time_skipping(stack.client):
+        return await stack.client.get_workflow_handle_for(JourneyWorkflow.run, workflow_id).result()
+
+
+def close_to(actual: datetime, expected: datetime) -> bool:
+    return abs(actual - expected) < timedelta(seconds=5)
+
+
+@pytest.mark.feature("R-01")
+@pytest.mark.feature("R-03")
+@pytest.mark.feature("J-02")
+async def test_invite_after_three_days_then_reminder_seven_days_later(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0))
+        assert [j.status for j in accepted.journeys] == ["started"]
+        state = await finish(stack, accepted.journeys[0].workflow_id)
+
+        rows = await ledger(stack)
+        assert [(m, s) for m, s, _, _ in rows] == [("invite", "sent"), ("reminder", "sent")]
+        assert close_to(rows[0][2], t0 + 3 * DAY)
+        assert close_to(rows[1][2], rows[0][2] + 7 * DAY)
+        assert state.status == "completed"
+        sent = stack.channel.messages  # type: ignore[attr-defined]
+        assert [m.to for m in sent] == ["c-1@example.com", "c-1@example.com"]
+        assert sent[0].subject == "Zoé, share the love and get rewarded"
+        assert "A-1" in sent[0].text
+        async with stack.sessions() as session:
+            run = await session.get(JourneyRun, accepted.journeys[0].workflow_id)
+            assert run is not None and run.status == "completed"
+
+
+@pytest.mark.feature("R-03")
+async def test_reminder_skipped_when_the_contact_referred_meanwhile(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0))
+        await time_env.sleep(5 * DAY)  # the invite went out on day 3
+        notified = await stack.relance.send_event(event("referral_sent", t0 + 5 * DAY))
+        assert notified.signalled == [accepted.journeys[0].workflow_id]
+        state = await finish(stack, accepted.journeys[0].workflow_id)
+
+        rows = await ledger(stack)
+        assert [(m, s, r) for m, s, _, r in rows] == [
+            ("invite", "sent", None),
+            ("reminder", "skipped", "contact sent 'referral_sent' since the journey started"),
+        ]
+        assert close_to(rows[1][2], t0 + 10 * DAY)  # decided when the reminder was due
+        assert [o.step for o in state.steps_done] == ["invite", "reminder"]
+
+
+@pytest.mark.feature("J-03")
+async def test_cancel_signal_skips_what_remains_with_the_reason(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0))
+        wf_id = accepted.journeys[0].workflow_id
+        await time_env.sleep(4 * DAY)
+        await stack.relance.cancel_journey(wf_id, "customer asked the shop by phone")
+        state = await finish(stack, wf_id)
+
+        assert state.status == "cancelled"
+        assert state.end_reason == "cancelled: customer asked the shop by phone"
+        rows = await ledger(stack)
+        assert [(m, s, r) for m, s, _, r in rows] == [
+            ("invite", "sent", None),
+            ("reminder", "skipped", "cancelled: customer asked the shop by phone"),
+        ]
+        assert close_to(rows[1][2], t0 + 4 * DAY)
+        async with stack.sessions() as session:
+            run = await session.get(JourneyRun, wf_id)
+            assert run is not None and run.status == "cancelled"
+            assert run.end_reason == "cancelled: customer asked the shop by phone"
+
+
+@pytest.mark.feature("J-03")
+async def test_exit_event_ends_the_journey_before_the_first_message(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0))
+        await time_env.sleep(DAY)
+        await stack.relance.send_event(event("unsubscribed", t0 + DAY))
+        state = await finish(stack, accepted.journeys[0].workflow_id)
+
+        assert state.status == "exited"
+        rows = await ledger(stack)
+        assert [(m, s, r) for m, s, _, r in rows] == [
+            ("invite", "skipped", "exit event 'unsubscribed'"),
+            ("reminder", "skipped", "exit event 'unsubscribed'"),
+        ]
+        assert stack.channel.messages == []  # type: ignore[attr-defined]
+
+
+@pytest.mark.feature("J-01")
+@pytest.mark.feature("J-08")
+async def test_a_repeated_trigger_does_not_duplicate_the_journey(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        first = await stack.relance.send_event(purchase(t0, order="A-1"))
+        again = await stack.relance.send_event(purchase(t0, order="A-1"))
+        other = await stack.relance.send_event(purchase(t0, order="B-2"))
+        wf_id = first.journeys[0].workflow_id
+        assert wf_id == "journey:referral:post_purchase:c-1:A-1"
+        assert again.journeys[0].workflow_id == wf_id
+        assert again.journeys[0].status == "duplicate"
+        assert other.journeys[0].status == "started"  # another order: a journey of its own
+
+        state = await stack.relance.journey_state(wf_id)
+        assert state.duplicate_triggers == 1
+        await finish(stack, wf_id)
+        await finish(stack, other.journeys[0].workflow_id)
+        async with stack.sessions() as session:
+            per_journey = dict(
+                (await session.execute(
+                    select(Delivery.workflow_id, func.count()).group_by(Delivery.workflow_id)
+                )).all()
+            )
+        assert per_journey == {wf_id: 2, other.journeys[0].workflow_id: 2}
+        # After completion the same order still does not start it again.
+        late = await stack.relance.send_event(purchase(t0, order="A-1"))
+        assert late.journeys[0].status == "duplicate"
+
+
+@pytest.mark.feature("J-04")
+async def test_query_reports_current_step_next_send_and_steps_done(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0))
+        wf_id = accepted.journeys[0].workflow_id
+
+        state = await stack.relance.journey_state(wf_id)
+        assert state.status == "running"
+        assert state.current_step == "invite"
+        assert state.next_send is not None and state.next_send.step == "invite"
+        assert close_to(state.next_send.at, t0 + 3 * DAY)
+        assert state.steps_done == []
+
+        await time_env.sleep(4 * DAY)
+        state = await stack.relance.journey_state(wf_id)
+        assert state.current_step == "reminder"
+        assert [(o.step, o.status.value) for o in state.steps_done] == [("invite", "sent")]
+        assert state.next_send is not None
+        assert close_to(state.next_send.at, state.steps_done[0].at + 7 * DAY)
+        assert isinstance(stack.channel, CaptureChannel)
