@@ -27,7 +27,7 @@ app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)
 app.add_typer(journeys_app, name="journeys")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
 
 
 def _logging(default_format: str = "json") -> None:
