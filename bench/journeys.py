@@ -17,19 +17,21 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bare_workflow import BareJourney, noop
+
 from relance.binaries import temporal_cli
 from relance.channels.memory import NullChannel
 from relance.config import Settings
 from relance.db import create_engine, session_factory
+from relance.logs import configure_logging
 from relance.migrate import upgrade
 from relance.starter import Relance
 from relance.templates import TemplateStore
@@ -51,21 +53,6 @@ journeys:
         delay: 1 second
 """
 ACTIVITIES_PER_JOURNEY = 3  # invite, reminder, end_journey
-
-
-@activity.defn
-async def noop(_: str) -> str:
-    return "ok"
-
-
-@workflow.defn
-class BareJourney:
-    @workflow.run
-    async def run(self, name: str) -> None:
-        for _ in range(2):
-            await workflow.sleep(1)
-            await workflow.execute_activity(noop, name, start_to_close_timeout=timedelta(seconds=30))
-        await workflow.execute_activity(noop, name, start_to_close_timeout=timedelta(seconds=30))
 
 
 async def bounded(n: int, concurrency: int, make) -> None:  # type: ignore[no-untyped-def]
@@ -138,6 +125,7 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="starts in flight")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
+    configure_logging("warning")  # as in production: no per-message log line on the console
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
         data_converter=pydantic_data_converter,

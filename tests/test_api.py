@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from datetime import UTC, datetime
+
 import httpx
 import pytest
 import pytest_asyncio
@@ -53,7 +55,8 @@ async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey
     api: tuple[httpx.AsyncClient, Stack],
 ) -> None:
     client, stack = api
-    response = await client.post("/v1/events", json=body())
+    now = datetime.now(UTC).isoformat()  # the invite is still ahead when we query below
+    response = await client.post("/v1/events", json=body(occurred_at=now))
     assert response.status_code == 202, response.text
     answer = response.json()
     wf_id = "journey:referral:post_purchase:shop-42:O-1001"
@@ -67,7 +70,7 @@ async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey
         assert contact is not None and contact.email == "Jane.Doe@example.com"  # domain normalised
 
     # Same idempotency key: stored once, nothing started again.
-    again = await client.post("/v1/events", json=body())
+    again = await client.post("/v1/events", json=body(occurred_at=now))
     assert again.status_code == 202 and again.json()["duplicate"] is True
     # A new event for the same contact updates it, never duplicates it.
     update = await client.post(

@@ -92,6 +92,14 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     async def refused(_: Request, exc: IngestError) -> JSONResponse:
         return _error(422, "the event cannot be accepted", [ErrorDetail(field=exc.field, message=exc.message)])
 
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(_: Request, exc: RPCError) -> JSONResponse:
+        return _error(
+            503,
+            f"Temporal did not accept the call ({exc.status.name}: {exc.message}); the event may be "
+            "stored: send it again with the same 'id' and its journeys start without duplicates",
+        )
+
     @app.exception_handler(ScenarioError)
     async def broken_scenarios(_: Request, exc: ScenarioError) -> JSONResponse:
         return _error(503, f"the scenario files are invalid, fix them first: {exc}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -42,6 +42,38 @@ class IngestError(ValueError):
         self.message = message
 
 
+STARTING = "starting"  # stored, not yet accepted by Temporal
+
+
+@dataclass
+class _Start:
+    result: JourneyStarted
+    input: JourneyInput
+    fresh: bool = True  # a new journey row, to mark running once Temporal has it
+    call: bool = True  # whether to call Temporal at all
+
+    def duplicate(self, call: bool = True) -> _Start:
+        result = self.result.model_copy(update={"status": "duplicate"})
+        return _Start(result=result, input=self.input, fresh=False, call=call)
+
+
+@dataclass
+class _Plan:
+    accepted: EventAccepted
+    starts: list[_Start]
+    notify: list[str]
+
+
+def _trigger(event: Event) -> TriggerEvent:
+    return TriggerEvent(
+        event_id=event.id,
+        type=event.type,
+        ref="",
+        occurred_at=event.occurred_at,
+        properties=event.properties,
+    )
+
+
 def workflow_id(scenario: str, journey: str, contact: str, ref: str) -> str:
     return f"journey:{scenario}:{journey}:{contact}:{ref}"
 
@@ -63,129 +95,174 @@ class Ingestor:
                 f"unknown event type '{event.type}'; the scenarios know: "
                 f"{', '.join(sorted(known)) or 'none'} (declare it as a trigger, exit_on or unless)",
             )
-        triggered = scenarios.journeys_for_event(event.type)
-        refs = [(s, j, _ref(event, j)) for s, j in triggered]
+        refs = [(s, j, _ref(event, j)) for s, j in scenarios.journeys_for_event(event.type)]
 
+        # One short transaction, then Temporal: no database lock is held across an RPC.
         async with self.sessions() as session, session.begin():
-            if event.id is not None:
-                existing = await session.scalar(select(Event).where(Event.key == event.id))
-                if existing is not None:
-                    contact = await session.get(Contact, existing.contact_id)
-                    assert contact is not None
-                    return EventAccepted(
-                        event_id=existing.id,
-                        duplicate=True,
-                        contact=contact.external_id,
-                        contact_created=False,
-                    )
-            contact, created = await upsert_contact(session, event.contact)
-            stored = Event(
-                key=event.id,
-                type=event.type,
-                contact_id=contact.id,
-                occurred_at=event.occurred_at.astimezone(UTC),
-                properties=event.properties,
-            )
-            session.add(stored)
-            await session.flush()
-            trigger_base = TriggerEvent(
-                event_id=stored.id,
-                type=event.type,
-                ref="",
-                occurred_at=stored.occurred_at,
-                properties=event.properties,
-            )
-            started = [
-                await self._start(session, scenario, journey, contact, trigger_base, ref or f"e{stored.id}")
-                for scenario, journey, ref in refs
-            ]
-            signalled = await self._notify_running(session, scenarios, contact, event)
+            plan = await self._plan(session, scenarios, event, refs)
+        started = [await self._start(p) for p in plan.starts]
+        signalled = [wf_id for wf_id in plan.notify if await self._signal(wf_id, event)]
+        begun = [p.result.workflow_id for p in plan.starts if p.fresh]
+        if begun:
+            async with self.sessions() as session, session.begin():
+                await session.execute(
+                    update(JourneyRun)
+                    .where(JourneyRun.workflow_id.in_(begun), JourneyRun.status == STARTING)
+                    .values(status="running")
+                )
         log.info(
             "event.ingested",
-            event_id=stored.id,
+            event_id=plan.accepted.event_id,
             type=event.type,
-            contact=contact.external_id,
+            contact=plan.accepted.contact,
+            duplicate=plan.accepted.duplicate,
             journeys=[j.workflow_id for j in started],
             signalled=len(signalled),
         )
-        return EventAccepted(
-            event_id=stored.id,
-            contact=contact.external_id,
-            contact_created=created,
-            journeys=started,
-            signalled=signalled,
-        )
+        return plan.accepted.model_copy(update={"journeys": started, "signalled": signalled})
 
-    async def _start(
+    async def _plan(
         self,
         session: AsyncSession,
-        scenario: Scenario,
-        journey: Journey,
-        contact: Contact,
-        trigger: TriggerEvent,
-        ref: str,
-    ) -> JourneyStarted:
+        scenarios: ScenarioSet,
+        event: EventIn,
+        refs: list[tuple[Scenario, Journey, str | None]],
+    ) -> _Plan:
+        if event.id is not None:
+            existing = await session.scalar(select(Event).where(Event.key == event.id))
+            if existing is not None:
+                return await self._plan_retry(session, scenarios, existing)
+        contact, created = await upsert_contact(session, event.contact)
+        stored = Event(
+            key=event.id,
+            type=event.type,
+            contact_id=contact.id,
+            occurred_at=event.occurred_at.astimezone(UTC),
+            properties=event.properties,
+        )
+        session.add(stored)
+        await session.flush()
+        trigger = _trigger(stored)
+        starts: list[_Start] = []
+        for scenario, journey, ref in refs:
+            start = self._start_of(scenario, journey, contact, trigger, ref or f"e{stored.id}")
+            run = await session.get(JourneyRun, start.result.workflow_id)
+            if run is None:
+                session.add(
+                    JourneyRun(
+                        workflow_id=start.result.workflow_id,
+                        scenario=scenario.scenario,
+                        journey=journey.id,
+                        scenario_version=start.input.spec.version,
+                        contact_id=contact.id,
+                        trigger_event_id=stored.id,
+                        status=STARTING,
+                        started_at=datetime.now(UTC),
+                    )
+                )
+                starts.append(start)
+            elif run.status == "running":
+                # Already under way: the trigger reaches it as a signal, counted as a duplicate.
+                starts.append(start.duplicate())
+            else:
+                starts.append(start.duplicate(call=False))
+        notify = await self._running_interested(session, scenarios, contact, event.type)
+        accepted = EventAccepted(
+            event_id=stored.id, contact=contact.external_id, contact_created=created
+        )
+        return _Plan(accepted=accepted, starts=starts, notify=notify)
+
+    async def _plan_retry(
+        self, session: AsyncSession, scenarios: ScenarioSet, existing: Event
+    ) -> _Plan:
+        """The same event again: stored once; journeys whose start failed are started now."""
+        contact = await session.get(Contact, existing.contact_id)
+        assert contact is not None
+        pending = await session.scalars(
+            select(JourneyRun).where(
+                JourneyRun.trigger_event_id == existing.id, JourneyRun.status == STARTING
+            )
+        )
+        starts: list[_Start] = []
+        for run in pending:
+            scenario = scenarios.get(run.scenario)
+            journey = next((j for j in scenario.journeys if j.id == run.journey), None) if scenario else None
+            if scenario is None or journey is None:
+                continue  # removed from the scenarios since: nothing to start
+            ref = run.workflow_id.rsplit(":", 1)[1]
+            starts.append(self._start_of(scenario, journey, contact, _trigger(existing), ref))
+        accepted = EventAccepted(
+            event_id=existing.id, duplicate=True, contact=contact.external_id, contact_created=False
+        )
+        return _Plan(accepted=accepted, starts=starts, notify=[])
+
+    def _start_of(
+        self, scenario: Scenario, journey: Journey, contact: Contact, trigger: TriggerEvent, ref: str
+    ) -> _Start:
         spec = scenario.journey_spec(journey)
         wf_id = workflow_id(scenario.scenario, journey.id, contact.external_id, ref)
-        trigger = trigger.model_copy(update={"ref": ref})
-        result = JourneyStarted(workflow_id=wf_id, scenario=scenario.scenario, journey=journey.id, status="started")
-        run = await session.get(JourneyRun, wf_id)
-        if run is not None and run.status != "running":
-            return result.model_copy(update={"status": "duplicate"})
-        if run is None:
-            session.add(
-                JourneyRun(
-                    workflow_id=wf_id,
-                    scenario=scenario.scenario,
-                    journey=journey.id,
-                    scenario_version=spec.version,
-                    contact_id=contact.id,
-                    trigger_event_id=trigger.event_id,
-                    status="running",
-                    started_at=datetime.now(UTC),
-                )
-            )
-            await session.flush()
-        else:
-            result = result.model_copy(update={"status": "duplicate"})
+        return _Start(
+            result=JourneyStarted(
+                workflow_id=wf_id, scenario=scenario.scenario, journey=journey.id, status="started"
+            ),
+            input=JourneyInput(
+                spec=spec,
+                contact=contact.external_id,
+                trigger=trigger.model_copy(update={"ref": ref}),
+                delivery_timeout_seconds=self.delivery_timeout_seconds,
+            ),
+        )
+
+    async def _start(self, start: _Start) -> JourneyStarted:
+        if not start.call:
+            return start.result
+        spec, contact = start.input.spec, start.input.contact
         try:
             await self.client.start_workflow(
                 JourneyWorkflow.run,
-                JourneyInput(
-                    spec=spec,
-                    contact=contact.external_id,
-                    trigger=trigger,
-                    delivery_timeout_seconds=self.delivery_timeout_seconds,
-                ),
-                id=wf_id,
+                start.input,
+                id=start.result.workflow_id,
                 task_queue=self.task_queue,
                 start_signal="trigger",
-                start_signal_args=[trigger],
+                start_signal_args=[start.input.trigger],
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes(
                     [
-                        SearchAttributePair(sa.CONTACT_ID, contact.external_id),
-                        SearchAttributePair(sa.SCENARIO, scenario.scenario),
-                        SearchAttributePair(sa.JOURNEY, journey.id),
+                        SearchAttributePair(sa.CONTACT_ID, contact),
+                        SearchAttributePair(sa.SCENARIO, spec.scenario),
+                        SearchAttributePair(sa.JOURNEY, spec.journey),
                         SearchAttributePair(sa.SCENARIO_VERSION, spec.version),
                         SearchAttributePair(sa.STEP, "start"),
                     ]
                 ),
-                memo={"summary": f"{scenario.scenario}/{journey.id} for {contact.external_id}: started"},
+                memo={"summary": f"{spec.scenario}/{spec.journey} for {contact}: started"},
             )
         except WorkflowAlreadyStartedError:
             # Closed already (the ledger row lagged behind): the trigger ran once, that is enough.
-            result = result.model_copy(update={"status": "duplicate"})
-        return result
+            return start.result.model_copy(update={"status": "duplicate"})
+        return start.result
 
-    async def _notify_running(
-        self, session: AsyncSession, scenarios: ScenarioSet, contact: Contact, event: EventIn
+    async def _signal(self, wf_id: str, event: EventIn) -> bool:
+        try:
+            await self.client.get_workflow_handle(wf_id).signal(
+                JourneyWorkflow.event, DomainEvent(type=event.type, occurred_at=event.occurred_at)
+            )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False  # the journey ended meanwhile: nothing to tell it
+            raise
+        return True
+
+    @staticmethod
+    async def _running_interested(
+        session: AsyncSession, scenarios: ScenarioSet, contact: Contact, event_type: str
     ) -> list[str]:
+        """Running journeys of this contact that listen to this event (exit_on or unless)."""
         interested = [
             (s.scenario, j.id)
             for s in scenarios
             for j in s.journeys
-            if event.type in j.exit_on or any(event.type in m.unless for m in j.messages)
+            if event_type in j.exit_on or any(event_type in m.unless for m in j.messages)
         ]
         if not interested:
             return []
@@ -196,18 +273,7 @@ class Ingestor:
                 tuple_(JourneyRun.scenario, JourneyRun.journey).in_(interested),
             )
         )
-        signalled: list[str] = []
-        for wf_id in runs:
-            try:
-                await self.client.get_workflow_handle(wf_id).signal(
-                    JourneyWorkflow.event,
-                    DomainEvent(type=event.type, occurred_at=event.occurred_at),
-                )
-                signalled.append(wf_id)
-            except RPCError as error:
-                if error.status != RPCStatusCode.NOT_FOUND:
-                    raise  # the journey ended meanwhile otherwise: nothing to tell it
-        return signalled
+        return list(runs)
 
 
 def _ref(event: EventIn, journey: Journey) -> str | None:

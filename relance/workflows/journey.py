@@ -14,22 +14,25 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from relance.models.journey_io import (
-    Anchor,
-    CancelRequest,
-    DeliveryRequest,
-    DeliveryStatus,
-    DomainEvent,
-    JourneyEnd,
-    JourneyInput,
-    JourneyState,
-    NextSend,
-    SkipRequest,
-    StepOutcome,
-    StepSpec,
-    TriggerEvent,
-)
-from relance.workflows.search_attributes import STEP
+# Passed through: the sandbox would otherwise rebuild these pydantic classes for
+# every journey (milliseconds of CPU each); they hold no state.
+with workflow.unsafe.imports_passed_through():
+    from relance.models.journey_io import (
+        Anchor,
+        CancelRequest,
+        DeliveryRequest,
+        DeliveryStatus,
+        DomainEvent,
+        JourneyEnd,
+        JourneyInput,
+        JourneyState,
+        NextSend,
+        SkipRequest,
+        StepOutcome,
+        StepSpec,
+        TriggerEvent,
+    )
+    from relance.workflows.search_attributes import STEP
 
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
