@@ -20,12 +20,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bare_workflow import BareJourney, noop
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-
-from bare_workflow import BareJourney, noop
 
 from relance.binaries import temporal_cli
 from relance.channels.memory import NullChannel
@@ -67,13 +66,21 @@ async def bounded(n: int, concurrency: int, make) -> None:  # type: ignore[no-un
 
 async def bench_bare(client: Client, n: int, concurrency: int) -> float:
     queue = f"bare-{uuid.uuid4().hex[:6]}"
-    async with Worker(client, task_queue=queue, workflows=[BareJourney], activities=[noop], max_concurrent_activities=100):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[BareJourney],
+        activities=[noop],
+        max_concurrent_activities=100,
+    ):
         started = time.perf_counter()
         handles = []
 
         async def start(i: int) -> None:
             handles.append(
-                await client.start_workflow(BareJourney.run, f"c{i}", id=f"bare-{queue}-{i}", task_queue=queue)
+                await client.start_workflow(
+                    BareJourney.run, f"c{i}", id=f"bare-{queue}-{i}", task_queue=queue
+                )
             )
 
         await bounded(n, concurrency, start)
@@ -86,7 +93,11 @@ async def bench_relance(client: Client, n: int, concurrency: int, database_url: 
     scenarios.mkdir(exist_ok=True)
     (scenarios / "bench.yaml").write_text(SCENARIO)
     await asyncio.to_thread(upgrade, database_url)
-    engine = create_engine(database_url, pool_size=20) if database_url.startswith("postgresql") else create_engine(database_url)
+    engine = (
+        create_engine(database_url, pool_size=20)
+        if database_url.startswith("postgresql")
+        else create_engine(database_url)
+    )
     settings = Settings(
         database_url=database_url,
         scenarios_dir=scenarios,
@@ -94,7 +105,13 @@ async def bench_relance(client: Client, n: int, concurrency: int, database_url: 
         task_queue=f"relance-{uuid.uuid4().hex[:6]}",
     )
     relance = Relance(client, engine, settings)
-    worker = build_worker(client, settings, session_factory(engine), NullChannel(), TemplateStore(settings.templates_dir))
+    worker = build_worker(
+        client,
+        settings,
+        session_factory(engine),
+        NullChannel(),
+        TemplateStore(settings.templates_dir),
+    )
     run_id = uuid.uuid4().hex[:6]
     try:
         async with worker:
@@ -120,7 +137,9 @@ async def bench_relance(client: Client, n: int, concurrency: int, database_url: 
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", type=int, default=300, help="journeys per side (default 300)")
     parser.add_argument("--concurrency", type=int, default=50, help="starts in flight")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
@@ -139,7 +158,9 @@ async def main() -> None:
             bare = await bench_bare(env.client, args.n, args.concurrency)
             ours = await bench_relance(env.client, args.n, args.concurrency, url, Path(tmp))
     backend = url.split(":", 1)[0]
-    print(f"journeys: {args.n} per side, 2 timers + {ACTIVITIES_PER_JOURNEY} activities each, app DB {backend}")
+    print(
+        f"journeys: {args.n} per side, 2 timers + {ACTIVITIES_PER_JOURNEY} activities each, app DB {backend}"
+    )
     print(f"bare Temporal   {bare:8.1f} journeys/s")
     print(f"relance         {ours:8.1f} journeys/s")
     print(f"ratio           {ours / bare:8.2f}  (goal >= 0.8)")

@@ -64,9 +64,7 @@ def worker() -> None:
         client = await connect_temporal(settings)
         engine = create_engine(settings.resolved_database_url())
         try:
-            await build_worker(
-                client, settings, session_factory(engine), build_channel(settings)
-            ).run()
+            await build_worker(client, settings, session_factory(engine), build_channel(settings)).run()
         finally:
             await engine.dispose()
 
@@ -105,7 +103,13 @@ def simulate(
 ) -> None:
     """Run scenarios on Temporal's time-skipping server and print the timeline of messages."""
     from relance.scenarios import ScenarioError, load_scenarios
-    from relance.simulate import InputError, Simulation, read_contacts, read_events, timeline_json_lines
+    from relance.simulate import (
+        InputError,
+        Simulation,
+        read_contacts,
+        read_events,
+        timeline_json_lines,
+    )
 
     configure_logging("warning", "json")
     for path in (scenarios, events, contacts, templates):
@@ -132,7 +136,15 @@ def simulate(
         return
     table = Table("at", "contact", "scenario/journey", "message", "channel", "status", "reason")
     for e in entries:
-        table.add_row(e.at, e.contact, f"{e.scenario}/{e.journey}", e.message, e.channel, e.status, e.reason or "")
+        table.add_row(
+            e.at,
+            e.contact,
+            f"{e.scenario}/{e.journey}",
+            e.message,
+            e.channel,
+            e.status,
+            e.reason or "",
+        )
     Console().print(table)
 
 

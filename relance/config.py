@@ -16,9 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELANCE_", extra="ignore")
 
     data_dir: Path = Field(Path(".relance"), description="Local state of the embedded stack")
-    database_url: str = Field(
-        "", description="SQLAlchemy URL; default: SQLite file <data_dir>/relance.db"
-    )
+    database_url: str = Field("", description="SQLAlchemy URL; default: SQLite file <data_dir>/relance.db")
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     task_queue: str = "relance"

@@ -133,7 +133,11 @@ async def run_dev(settings: Settings, demo: bool = False) -> None:
         relance = Relance(client, engine, settings, scenarios=scenario_registry(settings.scenarios_dir))
         relance.ingestor.scenarios()  # fail now, not at the first event, if the YAML is broken
         worker = build_worker(
-            client, settings, sessions, build_channel(settings), TemplateStore(settings.templates_dir)
+            client,
+            settings,
+            sessions,
+            build_channel(settings),
+            TemplateStore(settings.templates_dir),
         )
         server = _Server(
             uvicorn.Config(
@@ -162,9 +166,7 @@ async def run_dev(settings: Settings, demo: bool = False) -> None:
         server_task = asyncio.create_task(server.serve())
         demo_task = asyncio.create_task(fire_demo(relance)) if demo else None
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait(
-            {worker_task, server_task, stopper}, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait({worker_task, server_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in done - {stopper}:
             task.result()  # a component that stopped on its own: show why
         print("stopping…", flush=True)

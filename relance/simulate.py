@@ -103,7 +103,15 @@ def read_events(path: Path) -> list[EventIn]:
     return events
 
 
-_CONTACT_COLUMNS = {"external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone"}
+_CONTACT_COLUMNS = {
+    "external_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "locale",
+    "time_zone",
+}
 
 
 def read_contacts(path: Path) -> list[ContactIn]:

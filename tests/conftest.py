@@ -14,7 +14,6 @@ from pathlib import Path
 import psycopg
 import pytest
 import pytest_asyncio
-from relance.templates import TemplateStore
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -28,14 +27,13 @@ from relance.db import create_engine, session_factory
 from relance.migrate import upgrade
 from relance.starter import Relance
 from relance.starter.client import register_search_attributes
+from relance.templates import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-PG_ADMIN_URL = os.environ.get(
-    "RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_URL = os.environ.get("RELANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def free_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-
 from datetime import UTC, datetime
 
 import httpx
@@ -14,15 +13,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
 from relance.models.tables import Contact, Event, JourneyRun
-from relance.workflows.journey import JourneyWorkflow
 from relance.simulate import time_skipping
+from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import Stack, running_stack
 
 pytestmark = pytest.mark.feature("O-04")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def api(time_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
+async def api(
+    time_env: WorkflowEnvironment, database_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
     async with running_stack(time_env.client, database_url) as stack:
         app = create_app(stack.settings, stack.relance)
         transport = httpx.ASGITransport(app=app)
@@ -42,7 +43,11 @@ def body(**overrides: object) -> dict[str, object]:
     payload: dict[str, object] = {
         "id": "evt-1",
         "type": "purchase",
-        "contact": {"external_id": "shop-42", "email": "Jane.Doe@Example.com", "first_name": "Jane"},
+        "contact": {
+            "external_id": "shop-42",
+            "email": "Jane.Doe@Example.com",
+            "first_name": "Jane",
+        },
         "occurred_at": "2026-11-02T10:15:00+01:00",
         "properties": {"order_id": "O-1001", "amount": 42.5},
     }
@@ -62,7 +67,12 @@ async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey
     wf_id = "journey:referral:post_purchase:shop-42:O-1001"
     assert answer["contact"] == "shop-42" and answer["contact_created"] is True
     assert answer["journeys"] == [
-        {"workflow_id": wf_id, "scenario": "referral", "journey": "post_purchase", "status": "started"}
+        {
+            "workflow_id": wf_id,
+            "scenario": "referral",
+            "journey": "post_purchase",
+            "status": "started",
+        }
     ]
     assert await counts(stack) == {"contacts": 1, "events": 1, "journeys": 1}
     async with stack.sessions() as session:
@@ -75,14 +85,20 @@ async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey
     # A new event for the same contact updates it, never duplicates it.
     update = await client.post(
         "/v1/events",
-        json=body(id="evt-2", contact={"external_id": "shop-42", "first_name": "Janet"},
-                  properties={"order_id": "O-1002"}),
+        json=body(
+            id="evt-2",
+            contact={"external_id": "shop-42", "first_name": "Janet"},
+            properties={"order_id": "O-1002"},
+        ),
     )
     assert update.status_code == 202 and update.json()["contact_created"] is False
     assert await counts(stack) == {"contacts": 1, "events": 2, "journeys": 2}
     async with stack.sessions() as session:
         contact = await session.scalar(select(Contact))
-        assert contact is not None and (contact.first_name, contact.email) == ("Janet", "Jane.Doe@example.com")
+        assert contact is not None and (contact.first_name, contact.email) == (
+            "Janet",
+            "Jane.Doe@example.com",
+        )
 
     state = await client.get(f"/v1/journeys/{wf_id}")
     assert state.status_code == 200
@@ -98,15 +114,29 @@ async def test_event_upserts_the_contact_stores_the_event_and_starts_the_journey
     ("payload", "status", "field", "fragment"),
     [
         (body(type="purchse"), 422, "type", "unknown event type 'purchse'"),
-        (body(contact={"first_name": "Jane"}), 422, "contact", "needs an 'external_id' or an 'email'"),
-        (body(contact={"external_id": "x", "email": "jane@"}), 422, "contact.email", "not a valid email"),
+        (
+            body(contact={"first_name": "Jane"}),
+            422,
+            "contact",
+            "needs an 'external_id' or an 'email'",
+        ),
+        (
+            body(contact={"external_id": "x", "email": "jane@"}),
+            422,
+            "contact.email",
+            "not a valid email",
+        ),
         (body(occurred_at="2026-11-02T10:15:00"), 422, "occurred_at", "timezone"),
         (body(properties={}), 422, "properties.order_id", "add it to the event's properties"),
         (body(extra=1), 422, "extra", "Extra inputs are not permitted"),
     ],
 )
 async def test_bad_events_are_refused_with_the_field_and_nothing_is_stored(
-    api: tuple[httpx.AsyncClient, Stack], payload: dict[str, object], status: int, field: str, fragment: str
+    api: tuple[httpx.AsyncClient, Stack],
+    payload: dict[str, object],
+    status: int,
+    field: str,
+    fragment: str,
 ) -> None:
     client, stack = api
     response = await client.post("/v1/events", json=payload)
@@ -116,7 +146,9 @@ async def test_bad_events_are_refused_with_the_field_and_nothing_is_stored(
     assert await counts(stack) == {"contacts": 0, "events": 0, "journeys": 0}
 
 
-async def test_malformed_json_is_a_400_naming_the_position(api: tuple[httpx.AsyncClient, Stack]) -> None:
+async def test_malformed_json_is_a_400_naming_the_position(
+    api: tuple[httpx.AsyncClient, Stack],
+) -> None:
     client, stack = api
     response = await client.post(
         "/v1/events", content=b'{"type": "purchase",', headers={"content-type": "application/json"}
@@ -138,5 +170,3 @@ async def test_openapi_documents_the_event_endpoint(api: tuple[httpx.AsyncClient
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/events" in spec["paths"]
     assert "EventIn" in spec["components"]["schemas"]
-
-

@@ -92,7 +92,11 @@ def test_dev_stack_runs_a_journey_stops_cleanly_and_resumes(tmp_path: Path) -> N
             stack.url("/v1/events"),
             json={
                 "type": "purchase",
-                "contact": {"external_id": "dev-2", "email": "dev2@example.com", "first_name": "Ines"},
+                "contact": {
+                    "external_id": "dev-2",
+                    "email": "dev2@example.com",
+                    "first_name": "Ines",
+                },
                 "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
                 "properties": {"order_id": "D-2"},
             },

@@ -162,9 +162,11 @@ async def test_a_repeated_trigger_does_not_duplicate_the_journey(
         await finish(stack, other.journeys[0].workflow_id)
         async with stack.sessions() as session:
             per_journey = dict(
-                (await session.execute(
-                    select(Delivery.workflow_id, func.count()).group_by(Delivery.workflow_id)
-                )).all()
+                (
+                    await session.execute(
+                        select(Delivery.workflow_id, func.count()).group_by(Delivery.workflow_id)
+                    )
+                ).all()
             )
         assert per_journey == {wf_id: 2, other.journeys[0].workflow_id: 2}
         # After completion the same order still does not start it again.

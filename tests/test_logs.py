@@ -15,8 +15,11 @@ def test_json_logs_mask_emails_and_phones(capsys: pytest.CaptureFixture[str]) ->
     configure_logging("info", "json")
     try:
         structlog.get_logger("test").info(
-            "delivery.sent", to="jane.doe@example.com", phone="+33 6 12 34 56 78",
-            note="reply to bob@shop.fr or call 0612345678", nested={"email": "x@y.org"},
+            "delivery.sent",
+            to="jane.doe@example.com",
+            phone="+33 6 12 34 56 78",
+            note="reply to bob@shop.fr or call 0612345678",
+            nested={"email": "x@y.org"},
         )
         line = capsys.readouterr().err.strip().splitlines()[-1]
     finally:

@@ -47,7 +47,16 @@ def test_example_simulation_prints_the_expected_timeline() -> None:
     assert by_contact[("bob", "reminder")] == ("2026-09-12T09:30:00-04:00", "skipped")
     assert by_contact[("chloe", "invite")] == ("2026-09-04T08:00:00+02:00", "skipped")
     assert len(lines) == 6
-    assert set(lines[0]) == {"at", "contact", "scenario", "journey", "message", "channel", "status", "reason"}
+    assert set(lines[0]) == {
+        "at",
+        "contact",
+        "scenario",
+        "journey",
+        "message",
+        "channel",
+        "status",
+        "reason",
+    }
 
 
 def test_bad_event_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:

@@ -26,7 +26,11 @@ async def test_post_purchase_messages_go_out_over_smtp(
             accepted = await stack.relance.send_event(
                 {
                     "type": "purchase",
-                    "contact": {"external_id": "c-9", "email": "zoe@example.com", "first_name": "<b>Zoé</b>"},
+                    "contact": {
+                        "external_id": "c-9",
+                        "email": "zoe@example.com",
+                        "first_name": "<b>Zoé</b>",
+                    },
                     "occurred_at": t0.isoformat(),
                     "properties": {"order_id": "Z-9"},
                 }

@@ -46,9 +46,7 @@ _FINAL = {s.value for s in DeliveryStatus}
 
 
 def _outcome(row: Delivery) -> StepOutcome:
-    return StepOutcome(
-        step=row.message, status=DeliveryStatus(row.status), at=row.at, reason=row.reason
-    )
+    return StepOutcome(step=row.message, status=DeliveryStatus(row.status), at=row.at, reason=row.reason)
 
 
 def _now() -> datetime:
@@ -75,9 +73,7 @@ class DeliveryActivities:
                 row.updated_at = _now()
                 log.warning("delivery.unconfirmed", key=request.idempotency_key)
                 return _outcome(row)
-            contact = await session.scalar(
-                select(Contact).where(Contact.external_id == request.contact)
-            )
+            contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
             prepared = self._prepare(request, contact)
             if isinstance(prepared, str):
                 row = await self._record(session, request, row, contact, DeliveryStatus.SKIPPED, prepared)
@@ -134,9 +130,7 @@ class DeliveryActivities:
         if provider:
             values |= {"provider": provider, "provider_message_id": message_id}
         async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(Delivery).where(Delivery.idempotency_key == key).values(**values)
-            )
+            await session.execute(update(Delivery).where(Delivery.idempotency_key == key).values(**values))
             row = await self._ledger_row(session, key)
             assert row is not None
             return _outcome(row)
@@ -149,9 +143,7 @@ class DeliveryActivities:
             external_ids = {r.contact for r in requests}
             contacts = {
                 c.external_id: c
-                for c in await session.scalars(
-                    select(Contact).where(Contact.external_id.in_(external_ids))
-                )
+                for c in await session.scalars(select(Contact).where(Contact.external_id.in_(external_ids)))
             }
             for request in requests:
                 row = await self._ledger_row(session, request.idempotency_key)

@@ -90,7 +90,9 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
 
     @app.exception_handler(IngestError)
     async def refused(_: Request, exc: IngestError) -> JSONResponse:
-        return _error(422, "the event cannot be accepted", [ErrorDetail(field=exc.field, message=exc.message)])
+        return _error(
+            422, "the event cannot be accepted", [ErrorDetail(field=exc.field, message=exc.message)]
+        )
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(_: Request, exc: RPCError) -> JSONResponse:

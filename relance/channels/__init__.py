@@ -47,4 +47,6 @@ def build_channel(settings: Settings) -> ChannelProvider:
         from relance.channels.memory import NullChannel
 
         return NullChannel()
-    raise ValueError(f"RELANCE_CHANNEL: unknown channel '{settings.channel}'; use console, file, smtp or null")
+    raise ValueError(
+        f"RELANCE_CHANNEL: unknown channel '{settings.channel}'; use console, file, smtp or null"
+    )

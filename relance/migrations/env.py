@@ -36,9 +36,7 @@ def run_migrations_online() -> None:
         )
     with connectable.connect() as connection:
         # render_as_batch: SQLite alters tables by copying them.
-        context.configure(
-            connection=connection, target_metadata=Base.metadata, render_as_batch=True
-        )
+        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -45,9 +45,7 @@ class Delay(BaseModel):
         if isinstance(value, str):
             match = _DELAY_RE.match(value.lower())
             if not match:
-                raise ValueError(
-                    f"'{value}' is not a delay: write e.g. '3 days', '12 hours', '30 minutes'"
-                )
+                raise ValueError(f"'{value}' is not a delay: write e.g. '3 days', '12 hours', '30 minutes'")
             unit = match["unit"]
             key = "m" if unit.startswith("mi") or unit == "m" else unit[0]
             return {"seconds": int(match["n"]) * _UNIT_SECONDS[key]}

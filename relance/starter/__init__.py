@@ -23,9 +23,9 @@ from relance.db import create_engine, session_factory
 from relance.models.events import EventAccepted, EventIn
 from relance.models.journey_io import CancelRequest, JourneyState
 from relance.scenarios import ScenarioSet
-from relance.starter.registry import scenario_registry
 from relance.starter.client import connect_temporal
 from relance.starter.ingest import IngestError, Ingestor
+from relance.starter.registry import scenario_registry
 from relance.workflows.journey import JourneyWorkflow
 
 __all__ = ["EventAccepted", "IngestError", "Relance", "ValidationError"]

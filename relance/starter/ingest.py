@@ -167,14 +167,10 @@ class Ingestor:
             else:
                 starts.append(start.duplicate(call=False))
         notify = await self._running_interested(session, scenarios, contact, event.type)
-        accepted = EventAccepted(
-            event_id=stored.id, contact=contact.external_id, contact_created=created
-        )
+        accepted = EventAccepted(event_id=stored.id, contact=contact.external_id, contact_created=created)
         return _Plan(accepted=accepted, starts=starts, notify=notify)
 
-    async def _plan_retry(
-        self, session: AsyncSession, scenarios: ScenarioSet, existing: Event
-    ) -> _Plan:
+    async def _plan_retry(self, session: AsyncSession, scenarios: ScenarioSet, existing: Event) -> _Plan:
         """The same event again: stored once; journeys whose start failed are started now."""
         contact = await session.get(Contact, existing.contact_id)
         assert contact is not None
@@ -197,7 +193,12 @@ class Ingestor:
         return _Plan(accepted=accepted, starts=starts, notify=[])
 
     def _start_of(
-        self, scenario: Scenario, journey: Journey, contact: Contact, trigger: TriggerEvent, ref: str
+        self,
+        scenario: Scenario,
+        journey: Journey,
+        contact: Contact,
+        trigger: TriggerEvent,
+        ref: str,
     ) -> _Start:
         spec = scenario.journey_spec(journey)
         wf_id = workflow_id(scenario.scenario, journey.id, contact.external_id, ref)
@@ -307,9 +308,7 @@ async def upsert_contact(session: AsyncSession, data: ContactIn) -> tuple[Contac
         values["external_id"] = f"rc_{uuid.uuid4().hex[:16]}"
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    existing_id = await session.scalar(
-        select(Contact.id).where(Contact.external_id == values["external_id"])
-    )
+    existing_id = await session.scalar(select(Contact.id).where(Contact.external_id == values["external_id"]))
     if existing_id is not None:
         contact = await session.get(Contact, existing_id)
         assert contact is not None

@@ -8,7 +8,6 @@ go out is still written to the ledger with its reason.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -21,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         Anchor,
         CancelRequest,
         DeliveryRequest,
-        DeliveryStatus,
         DomainEvent,
         JourneyEnd,
         JourneyInput,
@@ -112,7 +110,12 @@ class JourneyWorkflow:
         workflow.upsert_memo({"summary": self._summary(status)})
         await workflow.execute_activity(
             "end_journey",
-            JourneyEnd(workflow_id=workflow.info().workflow_id, status=status, reason=reason, at=workflow.now()),
+            JourneyEnd(
+                workflow_id=workflow.info().workflow_id,
+                status=status,
+                reason=reason,
+                at=workflow.now(),
+            ),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )
         return self.state()
@@ -147,7 +150,7 @@ class JourneyWorkflow:
         if remaining > 0 and self._ended is None:
             try:
                 await workflow.wait_condition(lambda: self._ended is not None, timeout=remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self._ended is None
 
@@ -188,11 +191,8 @@ class JourneyWorkflow:
     def _summary(self, status: str) -> str:
         done = ", ".join(f"{o.step} {o.status.value}" for o in self._done) or "nothing sent yet"
         upcoming = (
-            f"; next: {self._next_send.step} at {self._next_send.at.isoformat()}"
-            if self._next_send
-            else ""
+            f"; next: {self._next_send.step} at {self._next_send.at.isoformat()}" if self._next_send else ""
         )
-        return f"{self._spec.scenario}/{self._spec.journey} for {self._input.contact} ({status}): {done}{upcoming}"
+        who = f"{self._spec.scenario}/{self._spec.journey} for {self._input.contact}"
+        return f"{who} ({status}): {done}{upcoming}"
 
-
-__all__ = ["DeliveryStatus", "JourneyWorkflow"]

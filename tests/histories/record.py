@@ -42,17 +42,28 @@ async def record() -> None:
                 t0 = await env.get_current_time()
                 contact = {"external_id": "h-1", "email": "h1@example.com", "first_name": "Hana"}
                 accepted = await stack.relance.send_event(
-                    {"type": "purchase", "contact": contact, "occurred_at": t0.isoformat(),
-                     "properties": {"order_id": "H-1"}}
+                    {
+                        "type": "purchase",
+                        "contact": contact,
+                        "occurred_at": t0.isoformat(),
+                        "properties": {"order_id": "H-1"},
+                    }
                 )
                 await stack.relance.send_event(
-                    {"type": "purchase", "contact": contact, "occurred_at": t0.isoformat(),
-                     "properties": {"order_id": "H-1"}}
+                    {
+                        "type": "purchase",
+                        "contact": contact,
+                        "occurred_at": t0.isoformat(),
+                        "properties": {"order_id": "H-1"},
+                    }
                 )  # a duplicate trigger, as a signal in the history
                 await env.sleep(timedelta(days=5))
                 await stack.relance.send_event(
-                    {"type": "referral_sent", "contact": contact,
-                     "occurred_at": (t0 + timedelta(days=5)).isoformat()}
+                    {
+                        "type": "referral_sent",
+                        "contact": contact,
+                        "occurred_at": (t0 + timedelta(days=5)).isoformat(),
+                    }
                 )
                 handle = env.client.get_workflow_handle(accepted.journeys[0].workflow_id)
                 async with time_skipping(env.client):
