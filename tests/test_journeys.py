@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from relance.models.journey_io import JourneyState
 from relance.models.tables import Delivery, JourneyRun
 from relance.simulate import time_skipping
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import Stack, running_stack
+from tests.conftest import EXAMPLES, Stack, running_stack
 
 DAY = timedelta(days=1)
 
@@ -197,3 +198,30 @@ async def test_query_reports_current_step_next_send_and_steps_done(
         assert state.next_send is not None
         assert close_to(state.next_send.at, state.steps_done[0].at + 7 * DAY)
         assert isinstance(stack.channel, CaptureChannel)
+
+
+@pytest.mark.feature("J-06")
+async def test_a_running_journey_keeps_its_scenario_version_when_the_file_changes(
+    time_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "referral.yaml"
+    scenario.write_text((EXAMPLES / "scenarios" / "referral.yaml").read_text())
+    async with running_stack(time_env.client, sqlite_url, scenarios_dir=tmp_path) as stack:
+        t0 = await time_env.get_current_time()
+        before = await stack.relance.send_event(purchase(t0, order="OLD"))
+        old_version = stack.relance.ingestor.scenarios().get("referral").version  # type: ignore[union-attr]
+        # The marketer shortens the reminder while the first journey runs.
+        scenario.write_text(scenario.read_text().replace("delay: 7 days", "delay: 2 days"))
+        after = await stack.relance.send_event(purchase(t0, order="NEW"))
+        new_version = stack.relance.ingestor.scenarios().get("referral").version  # type: ignore[union-attr]
+        assert new_version != old_version
+
+        old = await finish(stack, before.journeys[0].workflow_id)
+        new = await finish(stack, after.journeys[0].workflow_id)
+        assert (old.version, new.version) == (old_version, new_version)
+        gap = {s.version: s.steps_done[1].at - s.steps_done[0].at for s in (old, new)}
+        assert abs(gap[old_version] - 7 * DAY) < timedelta(seconds=5)
+        assert abs(gap[new_version] - 2 * DAY) < timedelta(seconds=5)
+        async with stack.sessions() as session:
+            versions = dict((await session.execute(select(JourneyRun.workflow_id, JourneyRun.scenario_version))).all())
+        assert versions == {before.journeys[0].workflow_id: old_version, after.journeys[0].workflow_id: new_version}

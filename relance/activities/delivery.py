@@ -157,6 +157,8 @@ class DeliveryActivities:
                         request.reason,
                     )
                 outcomes.append(_outcome(row))
+        for request in requests:
+            log.info("delivery.skipped", key=request.idempotency_key, reason=request.reason)
         return outcomes
 
     @activity.defn(name="end_journey")

@@ -6,14 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from relance.scenarios import ScenarioSet, load_scenarios
+from relance.scenarios.loader import scenario_files
 
 
 def scenario_registry(directory: Path) -> Callable[[], ScenarioSet]:
     cache: dict[str, object] = {}
 
-    def fingerprint() -> tuple[tuple[str, int, int], ...]:
-        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    def fingerprint() -> tuple[tuple[str, bytes], ...]:
+        # Content, not mtime: an edit within the same clock tick still counts.
+        return tuple((f.name, f.read_bytes()) for f in scenario_files(directory))
 
     def current() -> ScenarioSet:
         stamp = fingerprint()
