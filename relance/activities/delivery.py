@@ -15,10 +15,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from relance.channels import (
     ChannelProvider,
@@ -62,24 +61,36 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
+        key = request.idempotency_key
         async with self.sessions() as session, session.begin():
-            row = await self._ledger_row(session, request.idempotency_key)
-            if row is not None and row.status in _FINAL:
-                return _outcome(row)  # already decided by an earlier attempt
-            if row is not None and row.status == CLAIMED:
-                # An earlier attempt called the provider and never came back.
-                row.status = DeliveryStatus.UNCONFIRMED
-                row.reason = "the worker stopped during the send; not resent to avoid a duplicate"
-                row.updated_at = _now()
-                log.warning("delivery.unconfirmed", key=request.idempotency_key)
-                return _outcome(row)
             contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
             prepared = self._prepare(request, contact)
-            if isinstance(prepared, str):
-                row = await self._record(session, request, row, contact, DeliveryStatus.SKIPPED, prepared)
-                return _outcome(row)
-            await self._record(session, request, row, contact, CLAIMED, None, prepared)
-        return await self._send(request.idempotency_key, prepared)
+            skip_reason = prepared if isinstance(prepared, str) else None
+            status = DeliveryStatus.SKIPPED if skip_reason else CLAIMED
+            values = _ledger_values(request, contact, status, skip_reason, prepared)
+            # The claim: one statement; the unique key makes it safe under any retry.
+            inserted = await session.scalar(
+                insert_ignoring_conflicts(session).values(**values).returning(Delivery.id)
+            )
+            if inserted is None:
+                row = await self._ledger_row(session, key)
+                assert row is not None
+                if row.status in _FINAL:
+                    return _outcome(row)  # already decided by an earlier attempt
+                if row.status == CLAIMED:
+                    # An earlier attempt called the provider and never came back.
+                    row.status = DeliveryStatus.UNCONFIRMED
+                    row.reason = "the worker stopped during the send; not resent to avoid a duplicate"
+                    row.updated_at = _now()
+                    log.warning("delivery.unconfirmed", key=key)
+                    return _outcome(row)
+                # RETRYING: the provider refused the earlier attempt; claim the row again.
+                row.status, row.reason, row.updated_at = status, skip_reason, _now()
+                row.attempts += 0 if skip_reason else 1
+            if skip_reason:
+                return StepOutcome(step=request.step.id, status=status, at=request.at, reason=skip_reason)
+        assert isinstance(prepared, OutgoingMessage)
+        return await self._send(key, prepared)
 
     def _prepare(self, request: DeliveryRequest, contact: Contact | None) -> OutgoingMessage | str:
         """The message to send, or the reason not to send it."""
@@ -130,36 +141,39 @@ class DeliveryActivities:
         if provider:
             values |= {"provider": provider, "provider_message_id": message_id}
         async with self.sessions() as session, session.begin():
-            await session.execute(update(Delivery).where(Delivery.idempotency_key == key).values(**values))
-            row = await self._ledger_row(session, key)
-            assert row is not None
-            return _outcome(row)
+            row = (
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.idempotency_key == key)
+                    .values(**values)
+                    .returning(Delivery.message, Delivery.status, Delivery.at, Delivery.reason)
+                )
+            ).one()
+        return StepOutcome(step=row.message, status=DeliveryStatus(row.status), at=row.at, reason=row.reason)
 
     @activity.defn(name="skip_messages")
     async def skip(self, requests: list[SkipRequest]) -> list[StepOutcome]:
         """Record planned messages that will not be sent, with the reason."""
-        outcomes: list[StepOutcome] = []
+        keys = [r.idempotency_key for r in requests]
         async with self.sessions() as session, session.begin():
-            external_ids = {r.contact for r in requests}
             contacts = {
                 c.external_id: c
-                for c in await session.scalars(select(Contact).where(Contact.external_id.in_(external_ids)))
+                for c in await session.scalars(
+                    select(Contact).where(Contact.external_id.in_({r.contact for r in requests}))
+                )
             }
             for request in requests:
-                row = await self._ledger_row(session, request.idempotency_key)
-                if row is None:
-                    row = await self._record(
-                        session,
-                        request,
-                        None,
-                        contacts.get(request.contact),
-                        DeliveryStatus.SKIPPED,
-                        request.reason,
-                    )
-                outcomes.append(_outcome(row))
-        for request in requests:
-            log.info("delivery.skipped", key=request.idempotency_key, reason=request.reason)
-        return outcomes
+                values = _ledger_values(
+                    request, contacts.get(request.contact), DeliveryStatus.SKIPPED, request.reason, None
+                )
+                await session.execute(insert_ignoring_conflicts(session).values(**values))
+                log.info("delivery.skipped", key=request.idempotency_key, reason=request.reason)
+            # An earlier attempt may have recorded some: report what the ledger holds.
+            rows = {
+                r.idempotency_key: r
+                for r in await session.scalars(select(Delivery).where(Delivery.idempotency_key.in_(keys)))
+            }
+            return [_outcome(rows[key]) for key in keys]
 
     @activity.defn(name="end_journey")
     async def end_journey(self, end: JourneyEnd) -> None:
@@ -174,51 +188,41 @@ class DeliveryActivities:
     async def _ledger_row(session: AsyncSession, key: str) -> Delivery | None:
         return await session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
 
-    @staticmethod
-    async def _record(
-        session: AsyncSession,
-        request: DeliveryRequest | SkipRequest,
-        row: Delivery | None,
-        contact: Contact | None,
-        status: str,
-        reason: str | None,
-        message: OutgoingMessage | None = None,
-    ) -> Delivery:
-        """Insert or update the ledger row; a concurrent insert of the same key wins."""
-        if row is None:
-            row = Delivery(
-                idempotency_key=request.idempotency_key,
-                workflow_id=request.workflow_id,
-                scenario=request.scenario,
-                journey=request.journey,
-                message=request.step.id,
-                channel=request.step.channel,
-                contact_id=contact.id if contact else None,
-                contact_external_id=request.contact,
-                attempts=0,
-                at=request.at,
-                status=status,
-                reason=reason,
-            )
-            try:
-                async with session.begin_nested():
-                    session.add(row)
-                    await session.flush()
-            except IntegrityError as error:
-                # Another attempt inserted the same key between our read and write:
-                # let Temporal retry, the next attempt reads that row.
-                raise ApplicationError(
-                    f"ledger row {request.idempotency_key} written concurrently"
-                ) from error
-        row.status = status
-        row.reason = reason
-        row.updated_at = _now()
-        if message is not None:
-            row.recipient = message.to
-            row.subject = message.subject
-            row.attempts += 1
-        await session.flush()
-        return row
+
+def insert_ignoring_conflicts(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING on the ledger's unique key, on either backend."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Delivery).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+def _ledger_values(
+    request: DeliveryRequest | SkipRequest,
+    contact: Contact | None,
+    status: str,
+    reason: str | None,
+    message: OutgoingMessage | str | None,
+) -> dict[str, Any]:
+    sending = isinstance(message, OutgoingMessage)
+    now = _now()
+    return {
+        "idempotency_key": request.idempotency_key,
+        "workflow_id": request.workflow_id,
+        "scenario": request.scenario,
+        "journey": request.journey,
+        "message": request.step.id,
+        "channel": request.step.channel.value,
+        "contact_id": contact.id if contact else None,
+        "contact_external_id": request.contact,
+        "status": status,
+        "reason": reason,
+        "at": request.at,
+        "recipient": message.to if isinstance(message, OutgoingMessage) else None,
+        "subject": message.subject if isinstance(message, OutgoingMessage) else None,
+        "attempts": 1 if sending else 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _context(request: DeliveryRequest, contact: Contact) -> dict[str, Any]:
