@@ -9,7 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -150,3 +152,37 @@ async def running_stack(
 def needs(binary: str) -> None:
     if shutil.which(binary) is None:
         pytest.fail(f"{binary} is not installed")
+
+
+def quick_scenario(directory: Path, name: str = "quick", reminder: str | None = "1 hour") -> Path:
+    """A one-journey scenario whose invite goes after 1 second (real-time servers)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = (
+        f"scenario: {name}\n"
+        "journeys:\n"
+        "  - id: thanks\n"
+        "    trigger: {event: purchase, ref: order_id}\n"
+        "    messages:\n"
+        "      - id: invite\n"
+        "        template: referral/post_purchase_invite\n"
+        "        delay: 1 second\n"
+    )
+    if reminder:
+        text += (
+            "      - id: reminder\n"
+            "        template: referral/post_purchase_reminder\n"
+            f"        delay: {reminder}\n"
+        )
+    (directory / f"{name}.yaml").write_text(text)
+    return directory
+
+
+def purchase(at: datetime, order: str = "A-1", contact: str = "c-1", **contact_fields: str) -> dict[str, Any]:
+    """A ``purchase`` event body as a backend would post it."""
+    fields = {"external_id": contact, "email": f"{contact}@example.com", **contact_fields}
+    return {
+        "type": "purchase",
+        "contact": fields,
+        "occurred_at": at.isoformat(),
+        "properties": {"order_id": order},
+    }

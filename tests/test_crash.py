@@ -16,19 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from relance.models.tables import Delivery
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import EXAMPLES, free_port, running_stack
+from tests.conftest import EXAMPLES, free_port, purchase, quick_scenario, running_stack
 from tests.smtp_peer import Inbox, start_smtp
-
-SCENARIO = """\
-scenario: quick
-journeys:
-  - id: thanks
-    trigger: {event: purchase, ref: order_id}
-    messages:
-      - id: invite
-        template: referral/post_purchase_invite
-        delay: 1 second
-"""
 
 
 def start_worker(env_vars: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -44,9 +33,7 @@ def start_worker(env_vars: dict[str, str], log: Path) -> subprocess.Popen[bytes]
 async def test_worker_killed_after_send_before_record_sends_once(
     dev_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    scenarios = tmp_path / "scenarios"
-    scenarios.mkdir()
-    (scenarios / "quick.yaml").write_text(SCENARIO)
+    scenarios = quick_scenario(tmp_path / "scenarios", reminder=None)
     port = free_port()
     worker: subprocess.Popen[bytes] | None = None
 
@@ -77,14 +64,7 @@ async def test_worker_killed_after_send_before_record_sends_once(
             # The in-process stack only starts journeys: its worker polls another queue.
             stack.relance.ingestor.task_queue = queue
             t0 = await dev_env.get_current_time()
-            accepted = await stack.relance.send_event(
-                {
-                    "type": "purchase",
-                    "contact": {"external_id": "k-1", "email": "kim@example.com"},
-                    "occurred_at": t0.isoformat(),
-                    "properties": {"order_id": "K-1"},
-                }
-            )
+            accepted = await stack.relance.send_event(purchase(t0, order="K-1", contact="k-1"))
             wf_id = accepted.journeys[0].workflow_id
             await asyncio.to_thread(worker.wait, 30)
             assert worker.returncode == -signal.SIGKILL, log.read_text()

@@ -12,28 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import EXAMPLES, free_port
-
-SCENARIO = """\
-scenario: quick
-journeys:
-  - id: thanks
-    trigger: {event: purchase, ref: order_id}
-    messages:
-      - id: invite
-        template: referral/post_purchase_invite
-        delay: 2 seconds
-      - id: reminder
-        template: referral/post_purchase_reminder
-        delay: 1 hour
-"""
+from tests.conftest import EXAMPLES, free_port, quick_scenario
 
 
 class DevStack:
     def __init__(self, tmp: Path) -> None:
-        scenarios = tmp / "scenarios"
-        scenarios.mkdir(exist_ok=True)
-        (scenarios / "quick.yaml").write_text(SCENARIO)
+        scenarios = quick_scenario(tmp / "scenarios")
         self.api_port, self.ui_port, self.temporal_port = free_port(), free_port(), free_port()
         self.output = tmp / "dev.out"
         self.env = {

@@ -15,18 +15,9 @@ from relance.models.journey_io import JourneyState
 from relance.models.tables import Delivery, JourneyRun
 from relance.simulate import time_skipping
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import EXAMPLES, Stack, running_stack
+from tests.conftest import EXAMPLES, Stack, purchase, running_stack
 
 DAY = timedelta(days=1)
-
-
-def purchase(at: datetime, order: str = "A-1", contact: str = "c-1", **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "purchase",
-        "contact": {"external_id": contact, "email": f"{contact}@example.com", "first_name": "Zoé"},
-        "occurred_at": at.isoformat(),
-        "properties": {"order_id": order, **extra},
-    }
 
 
 def event(kind: str, at: datetime, contact: str = "c-1") -> dict[str, Any]:
@@ -56,7 +47,7 @@ async def test_invite_after_three_days_then_reminder_seven_days_later(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        accepted = await stack.relance.send_event(purchase(t0))
+        accepted = await stack.relance.send_event(purchase(t0, first_name="Zoé"))
         assert [j.status for j in accepted.journeys] == ["started"]
         state = await finish(stack, accepted.journeys[0].workflow_id)
 
@@ -80,7 +71,7 @@ async def test_reminder_skipped_when_the_contact_referred_meanwhile(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        accepted = await stack.relance.send_event(purchase(t0))
+        accepted = await stack.relance.send_event(purchase(t0, first_name="Zoé"))
         await time_env.sleep(5 * DAY)  # the invite went out on day 3
         notified = await stack.relance.send_event(event("referral_sent", t0 + 5 * DAY))
         assert notified.signalled == [accepted.journeys[0].workflow_id]
@@ -101,7 +92,7 @@ async def test_cancel_signal_skips_what_remains_with_the_reason(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        accepted = await stack.relance.send_event(purchase(t0))
+        accepted = await stack.relance.send_event(purchase(t0, first_name="Zoé"))
         wf_id = accepted.journeys[0].workflow_id
         await time_env.sleep(4 * DAY)
         await stack.relance.cancel_journey(wf_id, "customer asked the shop by phone")
@@ -127,7 +118,7 @@ async def test_exit_event_ends_the_journey_before_the_first_message(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        accepted = await stack.relance.send_event(purchase(t0))
+        accepted = await stack.relance.send_event(purchase(t0, first_name="Zoé"))
         await time_env.sleep(DAY)
         await stack.relance.send_event(event("unsubscribed", t0 + DAY))
         state = await finish(stack, accepted.journeys[0].workflow_id)
@@ -148,8 +139,8 @@ async def test_a_repeated_trigger_does_not_duplicate_the_journey(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        first = await stack.relance.send_event(purchase(t0, order="A-1"))
-        again = await stack.relance.send_event(purchase(t0, order="A-1"))
+        first = await stack.relance.send_event(purchase(t0, order="A-1", first_name="Zoé"))
+        again = await stack.relance.send_event(purchase(t0, order="A-1", first_name="Zoé"))
         other = await stack.relance.send_event(purchase(t0, order="B-2"))
         wf_id = first.journeys[0].workflow_id
         assert wf_id == "journey:referral:post_purchase:c-1:A-1"
@@ -171,7 +162,7 @@ async def test_a_repeated_trigger_does_not_duplicate_the_journey(
             )
         assert per_journey == {wf_id: 2, other.journeys[0].workflow_id: 2}
         # After completion the same order still does not start it again.
-        late = await stack.relance.send_event(purchase(t0, order="A-1"))
+        late = await stack.relance.send_event(purchase(t0, order="A-1", first_name="Zoé"))
         assert late.journeys[0].status == "duplicate"
 
 
@@ -181,7 +172,7 @@ async def test_query_reports_current_step_next_send_and_steps_done(
 ) -> None:
     async with running_stack(time_env.client, sqlite_url) as stack:
         t0 = await time_env.get_current_time()
-        accepted = await stack.relance.send_event(purchase(t0))
+        accepted = await stack.relance.send_event(purchase(t0, first_name="Zoé"))
         wf_id = accepted.journeys[0].workflow_id
 
         state = await stack.relance.journey_state(wf_id)
@@ -223,5 +214,10 @@ async def test_a_running_journey_keeps_its_scenario_version_when_the_file_change
         assert abs(gap[old_version] - 7 * DAY) < timedelta(seconds=5)
         assert abs(gap[new_version] - 2 * DAY) < timedelta(seconds=5)
         async with stack.sessions() as session:
-            versions = dict((await session.execute(select(JourneyRun.workflow_id, JourneyRun.scenario_version))).all())
-        assert versions == {before.journeys[0].workflow_id: old_version, after.journeys[0].workflow_id: new_version}
+            versions = dict(
+                (await session.execute(select(JourneyRun.workflow_id, JourneyRun.scenario_version))).all()
+            )
+        assert versions == {
+            before.journeys[0].workflow_id: old_version,
+            after.journeys[0].workflow_id: new_version,
+        }

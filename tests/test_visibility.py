@@ -10,21 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import running_stack
-
-SCENARIO = """\
-scenario: visible
-journeys:
-  - id: thanks
-    trigger: {event: purchase, ref: order_id}
-    messages:
-      - id: invite
-        template: referral/post_purchase_invite
-        delay: 1 second
-      - id: reminder
-        template: referral/post_purchase_reminder
-        delay: 1 hour
-"""
+from tests.conftest import purchase, quick_scenario, running_stack
 
 
 @pytest.mark.feature("J-05")
@@ -32,17 +18,10 @@ journeys:
 async def test_journeys_are_listed_by_contact_and_step_with_a_memo_summary(
     dev_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "visible.yaml").write_text(SCENARIO)
+    quick_scenario(tmp_path, name="visible")
     async with running_stack(dev_env.client, sqlite_url, scenarios_dir=tmp_path) as stack:
         t0 = await dev_env.get_current_time()
-        accepted = await stack.relance.send_event(
-            {
-                "type": "purchase",
-                "contact": {"external_id": "vis-1", "email": "vis@example.com"},
-                "occurred_at": t0.isoformat(),
-                "properties": {"order_id": "V-1"},
-            }
-        )
+        accepted = await stack.relance.send_event(purchase(t0, order="V-1", contact="vis-1"))
         wf_id = accepted.journeys[0].workflow_id
         handle = stack.client.get_workflow_handle_for(JourneyWorkflow.run, wf_id)
         for _ in range(100):  # the invite goes after 1 s, then the journey waits on the reminder
