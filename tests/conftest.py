@@ -21,14 +21,14 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from relance.binaries import temporal_cli, temporal_test_server
+from relance.binaries import temporal_cli
 from relance.channels import ChannelProvider
 from relance.channels.memory import CaptureChannel
 from relance.config import Settings
 from relance.db import create_engine, session_factory
 from relance.migrate import upgrade
+from relance.simulate import time_skipping_environment
 from relance.starter import Relance
-from relance.starter.client import register_search_attributes
 from relance.templates import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -87,12 +87,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest_asyncio.fixture(loop_scope="session")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of one's own (never shared between tests)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(),
-        data_converter=pydantic_data_converter,
-    )
-    async with env:
-        await register_search_attributes(env.client, "default")
+    async with time_skipping_environment() as env:
         yield env
 
 

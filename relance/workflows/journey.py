@@ -195,4 +195,3 @@ class JourneyWorkflow:
         )
         who = f"{self._spec.scenario}/{self._spec.journey} for {self._input.contact}"
         return f"{who} ({status}): {done}{upcoming}"
-

@@ -15,26 +15,15 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-
-from relance.binaries import temporal_test_server
 from relance.migrate import upgrade
-from relance.simulate import time_skipping
-from relance.starter.client import quiet_runtime, register_search_attributes
+from relance.simulate import time_skipping, time_skipping_environment
 from tests.conftest import running_stack
 
 HERE = Path(__file__).parent
 
 
 async def record() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(),
-        data_converter=pydantic_data_converter,
-        runtime=quiet_runtime(),
-    )
-    async with env:
-        await register_search_attributes(env.client, "default")
+    async with time_skipping_environment() as env:
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'r.db'}"
             upgrade(url)
