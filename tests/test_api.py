@@ -9,11 +9,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
+from relance.binaries import temporal_cli
 from relance.models.tables import Contact, Event, JourneyRun
 from relance.simulate import time_skipping
+from relance.starter.client import register_search_attributes
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import Stack, running_stack
 
@@ -170,3 +173,37 @@ async def test_openapi_documents_the_event_endpoint(api: tuple[httpx.AsyncClient
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/events" in spec["paths"]
     assert "EventIn" in spec["components"]["schemas"]
+
+
+async def test_when_temporal_refuses_the_event_is_kept_and_a_retry_starts_its_journeys(
+    sqlite_url: str,
+) -> None:
+    # A server without relance's search attributes refuses every start: a misconfigured cluster.
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    async with env, running_stack(env.client, sqlite_url) as stack:
+        app = create_app(stack.settings, stack.relance)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+            payload = body(occurred_at=datetime.now(UTC).isoformat())
+            refused = await client.post("/v1/events", json=payload)
+            assert refused.status_code == 503
+            assert "send it again with the same 'id'" in refused.json()["error"]
+            async with stack.sessions() as session:
+                run = await session.scalar(select(JourneyRun))
+                assert run is not None and run.status == "starting"
+
+            await register_search_attributes(env.client, "default")  # the operator fixes it
+            retried = await client.post("/v1/events", json=payload)
+            assert retried.status_code == 202, retried.text
+            answer = retried.json()
+            assert answer["duplicate"] is True
+            assert [j["status"] for j in answer["journeys"]] == ["started"]
+            assert await counts(stack) == {"contacts": 1, "events": 1, "journeys": 1}
+            async with stack.sessions() as session:
+                run = await session.scalar(select(JourneyRun))
+                assert run is not None and run.status == "running"
+            state = await client.get(f"/v1/journeys/{run.workflow_id}")
+            assert state.json()["current_step"] == "invite"

@@ -14,6 +14,7 @@ from relance.channels.memory import CaptureChannel
 from relance.models.journey_io import JourneyState
 from relance.models.tables import Delivery, JourneyRun
 from relance.simulate import time_skipping
+from relance.starter.ingest import ref_of, workflow_id
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import EXAMPLES, Stack, purchase, running_stack
 
@@ -221,3 +222,12 @@ async def test_a_running_journey_keeps_its_scenario_version_when_the_file_change
             before.journeys[0].workflow_id: old_version,
             after.journeys[0].workflow_id: new_version,
         }
+
+
+@pytest.mark.feature("J-01")
+def test_workflow_ids_are_unambiguous_whatever_the_contact_and_ref() -> None:
+    one = workflow_id("referral", "post_purchase", "a:b", "c")
+    other = workflow_id("referral", "post_purchase", "a", "b:c")
+    assert one != other
+    assert one == "journey:referral:post_purchase:a%3Ab:c"
+    assert ref_of(other) == "b:c" and ref_of(workflow_id("s", "j", "x", "50%:off")) == "50%:off"

@@ -74,8 +74,17 @@ def _trigger(event: Event) -> TriggerEvent:
     )
 
 
+def _part(text: str) -> str:
+    # ':' separates the parts: escape it (and '%') so that no two journeys share an id.
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
 def workflow_id(scenario: str, journey: str, contact: str, ref: str) -> str:
-    return f"journey:{scenario}:{journey}:{contact}:{ref}"
+    return f"journey:{scenario}:{journey}:{_part(contact)}:{_part(ref)}"
+
+
+def ref_of(workflow_id: str) -> str:
+    return workflow_id.rsplit(":", 1)[1].replace("%3A", ":").replace("%25", "%")
 
 
 @dataclass
@@ -185,7 +194,7 @@ class Ingestor:
             journey = next((j for j in scenario.journeys if j.id == run.journey), None) if scenario else None
             if scenario is None or journey is None:
                 continue  # removed from the scenarios since: nothing to start
-            ref = run.workflow_id.rsplit(":", 1)[1]
+            ref = ref_of(run.workflow_id)
             starts.append(self._start_of(scenario, journey, contact, _trigger(existing), ref))
         accepted = EventAccepted(
             event_id=existing.id, duplicate=True, contact=contact.external_id, contact_created=False
