@@ -86,11 +86,14 @@ def api() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the Alembic migrations to RELANCE_DATABASE_URL."""
+    from sqlalchemy.engine import make_url
+
     from relance.migrate import upgrade
 
     url = get_settings().resolved_database_url()
     upgrade(url, revision)
-    err.print(f"database at {revision}: {url}")
+    shown = make_url(url).render_as_string(hide_password=True)  # logs must not carry the password
+    err.print(f"database at {revision}: {shown}")
 
 
 @app.command()

@@ -22,7 +22,13 @@ class Settings(BaseSettings):
     task_queue: str = "relance"
     scenarios_dir: Path = Path("examples/scenarios")
     templates_dir: Path = Path("examples/templates")
-    channel: str = Field("console", description="email/SMS channel: console, file, smtp, null")
+    channel: str = Field("console", description="default channel of both: console, file or null")
+    email_channel: str = Field("", description="console, file, smtp, ses or null; default: channel")
+    sms_channel: str = Field("", description="console, file, sns or null; default: channel")
+    aws_region: str = "eu-west-1"
+    aws_endpoint_url: str = Field("", description="an AWS-compatible endpoint (tests, LocalStack)")
+    ses_configuration_set: str = ""
+    sms_sender_id: str = ""
     outbox_file: Path = Field(Path(".relance/outbox.jsonl"), description="file channel target")
     email_from: str = "Relance <no-reply@relance.localhost>"
     smtp_host: str = "localhost"

@@ -107,6 +107,7 @@ class DeliveryActivities:
         return OutgoingMessage(
             idempotency_key=request.idempotency_key,
             channel=step.channel,
+            purpose=step.purpose,
             to=to,
             sender=self.sender,
             subject=rendered.subject,

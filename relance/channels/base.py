@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 class OutgoingMessage(BaseModel):
     idempotency_key: str
     channel: str = Field(description="email or sms")
+    purpose: str = Field("marketing", description="marketing, transactional or legal")
     to: str
     sender: str | None = None
     subject: str | None = None

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import formatdate, parseaddr
+from email.utils import parseaddr
 
 from relance.channels.base import (
     OutgoingMessage,
@@ -15,6 +13,7 @@ from relance.channels.base import (
     TransientSendError,
     UncertainSendError,
 )
+from relance.channels.mime import build_email, email_bytes
 
 
 class SmtpChannel:
@@ -33,23 +32,9 @@ class SmtpChannel:
         self.username, self.password = username, password
         self.starttls, self.timeout = starttls, timeout
 
-    def _build(self, message: OutgoingMessage) -> EmailMessage:
-        email = EmailMessage()
-        email["From"] = message.sender or "no-reply@relance.localhost"
-        email["To"] = message.to
-        email["Subject"] = message.subject or ""
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = message.message_id
-        for name, value in message.headers.items():
-            email[name] = value
-        email.set_content(message.text)
-        if message.html:
-            email.add_alternative(message.html, subtype="html")
-        return email
-
     def _send(self, message: OutgoingMessage) -> SendResult:
-        email = self._build(message)
-        payload = email.as_bytes(policy=SMTP)  # CRLF line endings, as DATA requires
+        email = build_email(message)
+        payload = email_bytes(email)
         try:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         except (OSError, smtplib.SMTPException) as error:
