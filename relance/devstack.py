@@ -100,7 +100,12 @@ async def fire_demo(relance: Relance) -> None:
             {
                 "id": f"demo-purchase-{order}",
                 "type": "purchase",
-                "contact": {"external_id": external_id, "email": email, "first_name": first_name},
+                "contact": {
+                    "external_id": external_id,
+                    "email": email,
+                    "first_name": first_name,
+                    "consents": {"email": {"marketing": True}},  # opted in at checkout
+                },
                 "occurred_at": now.isoformat(),
                 "properties": {"order_id": order, "amount": 59.9},
             }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -117,14 +118,22 @@ def read_events(path: Path) -> list[EventIn]:
 
 
 _CONTACT_COLUMNS = {
-    "external_id",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "locale",
-    "time_zone",
-}
+    "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone", "last_purchase_at",
+}  # fmt: skip
+_CONSENT = re.compile(r"^consent_(email|sms)_(marketing|transactional|legal)$")
+_YES, _NO = {"1", "true", "yes", "y", "oui"}, {"0", "false", "no", "n", "non"}
+
+
+def _consents(row: dict[str, str]) -> dict[str, dict[str, object]]:
+    """Columns ``consent_<channel>_<purpose>`` (yes/no, true/false, 1/0)."""
+    consents: dict[str, dict[str, object]] = {}
+    for column, value in row.items():
+        match = _CONSENT.match(column or "")
+        if match and value not in (None, ""):
+            text = value.strip().lower()
+            flag: object = True if text in _YES else False if text in _NO else value
+            consents.setdefault(match[1], {})[match[2]] = flag
+    return consents
 
 
 def read_contacts(path: Path) -> list[ContactIn]:
@@ -137,9 +146,15 @@ def read_contacts(path: Path) -> list[ContactIn]:
         for row in reader:
             line = reader.line_num
             fields = {k: v for k, v in row.items() if k in _CONTACT_COLUMNS and v not in (None, "")}
-            attributes = {k: v for k, v in row.items() if k not in _CONTACT_COLUMNS and k and v}
+            attributes = {
+                k: v
+                for k, v in row.items()
+                if k not in _CONTACT_COLUMNS and k and v and not _CONSENT.match(k)
+            }
             try:
-                contacts.append(ContactIn.model_validate({**fields, "attributes": attributes}))
+                contacts.append(
+                    ContactIn.model_validate({**fields, "attributes": attributes, "consents": _consents(row)})
+                )
             except ValidationError as error:
                 problems.extend(_pydantic_problems(path, line, error))
     if problems:
@@ -169,7 +184,7 @@ class Simulation:
         settings = Settings(task_queue=f"simulation-{uuid.uuid4().hex[:8]}", delivery_timeout_seconds=30)
         async with sessions() as session, session.begin():
             for contact in self.contacts:
-                await upsert_contact(session, contact)
+                await upsert_contact(session, contact, source="import")
         events = sorted(self.events, key=lambda e: e.occurred_at)
         zones = self._display_zones(events)
         async with time_skipping_environment() as env:
@@ -181,7 +196,12 @@ class Simulation:
                 delivery_timeout_seconds=settings.delivery_timeout_seconds,
             )
             worker = build_worker(
-                env.client, settings, sessions, CaptureChannel(), TemplateStore(self.templates_dir)
+                env.client,
+                settings,
+                sessions,
+                CaptureChannel(),
+                TemplateStore(self.templates_dir),
+                scenarios=lambda: self.scenarios,
             )
             async with worker:
                 offset = (await env.get_current_time()) - events[0].occurred_at

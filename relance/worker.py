@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -9,6 +11,8 @@ from temporalio.worker import Worker
 from relance.activities.delivery import DeliveryActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
+from relance.scenarios import ScenarioSet
+from relance.starter.registry import scenario_registry
 from relance.templates import TemplateStore
 from relance.workflows.journey import JourneyWorkflow
 
@@ -21,12 +25,14 @@ def build_worker(
     sessions: async_sessionmaker[AsyncSession],
     channel: ChannelProvider,
     templates: TemplateStore | None = None,
+    scenarios: Callable[[], ScenarioSet] | None = None,
 ) -> Worker:
     delivery = DeliveryActivities(
         sessions=sessions,
         templates=templates or TemplateStore(settings.templates_dir),
         channel=channel,
         sender=settings.email_from,
+        scenarios=scenarios if scenarios is not None else scenario_registry(settings.scenarios_dir),
     )
     return Worker(
         client,

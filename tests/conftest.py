@@ -174,7 +174,12 @@ def quick_scenario(directory: Path, name: str = "quick", reminder: str | None = 
 
 def purchase(at: datetime, order: str = "A-1", contact: str = "c-1", **contact_fields: str) -> dict[str, Any]:
     """A ``purchase`` event body as a backend would post it."""
-    fields = {"external_id": contact, "email": f"{contact}@example.com", **contact_fields}
+    fields: dict[str, Any] = {
+        "external_id": contact,
+        "email": f"{contact}@example.com",
+        "consents": {"email": {"marketing": True}},  # the examples are marketing messages
+        **contact_fields,
+    }
     return {
         "type": "purchase",
         "contact": fields,

@@ -80,6 +80,7 @@ def test_dev_stack_runs_a_journey_stops_cleanly_and_resumes(tmp_path: Path) -> N
                     "external_id": "dev-2",
                     "email": "dev2@example.com",
                     "first_name": "Ines",
+                    "consents": {"email": {"marketing": True}},
                 },
                 "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
                 "properties": {"order_id": "D-2"},

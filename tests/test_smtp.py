@@ -35,6 +35,7 @@ async def test_post_purchase_messages_go_out_over_smtp(
                         "external_id": "c-9",
                         "email": "zoe@example.com",
                         "first_name": "<b>Zoé</b>",
+                        "consents": {"email": {"marketing": True}},
                     },
                     "occurred_at": t0.isoformat(),
                     "properties": {"order_id": "Z-9"},

@@ -9,6 +9,7 @@ the row "unconfirmed" instead of sending again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from relance.channels import (
     TransientSendError,
     UncertainSendError,
 )
+from relance.consent import granted_consents, ineligibility
 from relance.models.journey_io import (
     Channel,
     DeliveryRequest,
@@ -35,6 +37,7 @@ from relance.models.journey_io import (
     StepOutcome,
 )
 from relance.models.tables import Contact, Delivery, JourneyRun
+from relance.scenarios import ScenarioError, ScenarioSet
 from relance.templates import TemplateError, TemplateStore
 
 log = structlog.get_logger("relance.delivery")
@@ -58,13 +61,15 @@ class DeliveryActivities:
     templates: TemplateStore
     channel: ChannelProvider
     sender: str
+    scenarios: Callable[[], ScenarioSet] | None = None  # the current files, for S-06
 
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
         key = request.idempotency_key
         async with self.sessions() as session, session.begin():
             contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
-            prepared = self._prepare(request, contact)
+            granted = await granted_consents(session, contact.id) if contact else set()
+            prepared = self._prepare(request, contact, granted)
             skip_reason = prepared if isinstance(prepared, str) else None
             status = DeliveryStatus.SKIPPED if skip_reason else CLAIMED
             values = _ledger_values(request, contact, status, skip_reason, prepared)
@@ -92,11 +97,18 @@ class DeliveryActivities:
         assert isinstance(prepared, OutgoingMessage)
         return await self._send(key, prepared)
 
-    def _prepare(self, request: DeliveryRequest, contact: Contact | None) -> OutgoingMessage | str:
+    def _prepare(
+        self, request: DeliveryRequest, contact: Contact | None, granted: set[tuple[str, str]]
+    ) -> OutgoingMessage | str:
         """The message to send, or the reason not to send it."""
         step = request.step
+        if self._disabled_now(request):
+            return "message disabled in the scenario"
         if contact is None:
             return "contact not found (erased or never imported)"
+        refusal = ineligibility(contact, granted, step.channel, step.purpose, request.at)
+        if refusal:
+            return refusal
         to = contact.email if step.channel is Channel.EMAIL else contact.phone
         if not to:
             return f"contact has no {'email address' if step.channel is Channel.EMAIL else 'phone number'}"
@@ -114,6 +126,20 @@ class DeliveryActivities:
             text=rendered.text,
             html=rendered.html,
         )
+
+    def _disabled_now(self, request: DeliveryRequest) -> bool:
+        """S-06: a message switched off in the YAML stops going out, even in running journeys."""
+        if self.scenarios is None:
+            return False
+        try:
+            scenario = self.scenarios().get(request.scenario)
+        except ScenarioError as error:
+            # Broken files on this worker: keep to the version the journey pinned.
+            log.warning("scenarios.unreadable", error=str(error))
+            return False
+        journey = next((j for j in scenario.journeys if j.id == request.journey), None) if scenario else None
+        message = next((m for m in journey.messages if m.id == request.step.id), None) if journey else None
+        return message is not None and not message.enabled
 
     async def _send(self, key: str, message: OutgoingMessage) -> StepOutcome:
         try:

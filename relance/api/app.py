@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from relance.config import Settings, get_settings
-from relance.models.events import CancelIn, EventAccepted, EventIn
+from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
 from relance.scenarios import ScenarioError
 from relance.starter import Relance
@@ -117,6 +117,11 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return _error(404, str(exc))
+
+    @app.post("/v1/contacts", response_model=ContactSaved)
+    async def post_contact(contact: ContactIn, request: Request) -> ContactSaved:
+        """Create or update a contact, its consents included (upsert on external_id, else email)."""
+        return await request.app.state.relance.upsert_contact(contact)
 
     @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState)
     async def journey_state(workflow_id: str, request: Request) -> JourneyState:

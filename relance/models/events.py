@@ -9,6 +9,8 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relance.models.journey_io import Channel, Purpose
+
 _PHONE = re.compile(r"^\+?[0-9][0-9 .\-()]{5,24}$")
 
 
@@ -23,6 +25,11 @@ class ContactIn(BaseModel):
     locale: str | None = Field(None, pattern=r"^[a-z]{2}([-_][A-Za-z]{2})?$")
     time_zone: str | None = Field(None, max_length=64)
     attributes: dict[str, Any] = Field(default_factory=dict)
+    consents: dict[Channel, dict[Purpose, bool]] = Field(
+        default_factory=dict,
+        description='opt-ins per channel and purpose, e.g. {"email": {"marketing": true}}',
+    )
+    last_purchase_at: AwareDatetime | None = Field(None, description="for the 3-year rule")
 
     @field_validator("email")
     @classmethod
@@ -94,6 +101,11 @@ class EventAccepted(BaseModel):
     contact_created: bool
     journeys: list[JourneyStarted] = Field(default_factory=list)
     signalled: list[str] = Field(default_factory=list, description="running journeys notified")
+
+
+class ContactSaved(BaseModel):
+    external_id: str
+    created: bool
 
 
 class CancelIn(BaseModel):

@@ -49,8 +49,26 @@ class Contact(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     time_zone: Mapped[str | None] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    email_status: Mapped[str] = mapped_column(
+        String(16), default="ok", server_default="ok", doc="ok, soft_bounced or hard_bounced"
+    )
+    last_purchase_at: Mapped[datetime | None] = mapped_column(doc="for the 3-year rule")
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(doc="asked for no more marketing")
     created_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
+
+
+class Consent(Base):
+    """Opt-in of one contact for one channel and purpose (marketing, transactional, legal)."""
+
+    __tablename__ = "consents"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True)
+    granted: Mapped[bool]
+    source: Mapped[str] = mapped_column(String(32), doc="api, import, link, complaint, …")
+    updated_at: Mapped[datetime]
 
 
 class Event(Base):

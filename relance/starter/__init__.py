@@ -20,11 +20,11 @@ from temporalio.client import Client
 
 from relance.config import Settings, get_settings
 from relance.db import create_engine, session_factory
-from relance.models.events import EventAccepted, EventIn
+from relance.models.events import ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import CancelRequest, JourneyState
 from relance.scenarios import ScenarioSet
 from relance.starter.client import connect_temporal
-from relance.starter.ingest import IngestError, Ingestor
+from relance.starter.ingest import IngestError, Ingestor, upsert_contact
 from relance.starter.registry import scenario_registry
 from relance.workflows.journey import JourneyWorkflow
 
@@ -67,6 +67,13 @@ class Relance:
         """Store the event and start or notify its journeys; raises ValidationError or IngestError."""
         payload = event if isinstance(event, EventIn) else EventIn.model_validate(event)
         return await self.ingestor.ingest(payload)
+
+    async def upsert_contact(self, contact: ContactIn | dict[str, Any]) -> ContactSaved:
+        """Create or update a contact (and its consents) without an event."""
+        payload = contact if isinstance(contact, ContactIn) else ContactIn.model_validate(contact)
+        async with self.ingestor.sessions() as session, session.begin():
+            row, created = await upsert_contact(session, payload)
+            return ContactSaved(external_id=row.external_id, created=created)
 
     async def cancel_journey(self, workflow_id: str, reason: str) -> None:
         handle = self.client.get_workflow_handle(workflow_id)

@@ -22,6 +22,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
 from relance.models.events import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.scenario import Journey, Scenario
@@ -97,7 +98,7 @@ class Ingestor:
 
     async def ingest(self, event: EventIn) -> EventAccepted:
         scenarios = self.scenarios()
-        known = scenarios.known_event_types()
+        known = scenarios.known_event_types() | {PURCHASE_EVENT, UNSUBSCRIBE_EVENT}
         if event.type not in known:
             raise IngestError(
                 "type",
@@ -142,6 +143,11 @@ class Ingestor:
             if existing is not None:
                 return await self._plan_retry(session, scenarios, existing)
         contact, created = await upsert_contact(session, event.contact)
+        occurred_at = event.occurred_at.astimezone(UTC)
+        if event.type == PURCHASE_EVENT:
+            record_purchase(contact, occurred_at)
+        elif event.type == UNSUBSCRIBE_EVENT:
+            await unsubscribe(session, contact, occurred_at, source="event")
         stored = Event(
             key=event.id,
             type=event.type,
@@ -301,9 +307,33 @@ def _ref(event: EventIn, journey: Journey) -> str | None:
     return str(value)
 
 
-async def upsert_contact(session: AsyncSession, data: ContactIn) -> tuple[Contact, bool]:
-    """Insert or update on the unique key (external id, else email); never a duplicate."""
-    values = data.model_dump(exclude_unset=True, exclude_none=True)
+async def upsert_contact(session: AsyncSession, data: ContactIn, source: str = "api") -> tuple[Contact, bool]:
+    """Insert or update on the unique key (external id, else email); never a duplicate.
+
+    Consents in the payload are recorded with ``source``; a last purchase date only moves forward.
+    """
+    contact, created = await _upsert_row(session, data)
+    now = datetime.now(UTC)
+    if data.consents:
+        await set_consents(
+            session,
+            contact.id,
+            {str(c): {str(p): v for p, v in purposes.items()} for c, purposes in data.consents.items()},
+            source,
+            now,
+        )
+    if data.last_purchase_at is not None:
+        record_purchase(contact, data.last_purchase_at)
+    return contact, created
+
+
+def record_purchase(contact: Contact, at: datetime) -> None:
+    if contact.last_purchase_at is None or contact.last_purchase_at < at:
+        contact.last_purchase_at = at
+
+
+async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, bool]:
+    values = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"consents", "last_purchase_at"})
     values.setdefault("attributes", {})
     now = datetime.now(UTC)
     if data.external_id is None:
@@ -331,7 +361,7 @@ async def upsert_contact(session: AsyncSession, data: ContactIn) -> tuple[Contac
     )
     new_id = await session.scalar(stmt)
     if new_id is None:  # inserted concurrently by another request: update that one
-        return await upsert_contact(session, data)
+        return await _upsert_row(session, data)
     contact = await session.get(Contact, new_id)
     assert contact is not None
     return contact, True
