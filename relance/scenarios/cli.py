@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 
 from relance.config import get_settings
+from relance.scenarios.loader import scenario_files
 from relance.scenarios.validate import validate_directory
 
-scenarios_app = typer.Typer(help="Scenario files: validate them.", no_args_is_help=True)
+_HELP = "Scenario files: check them before the engine loads them."
+scenarios_app = typer.Typer(help=_HELP, no_args_is_help=True)
+
+
+@scenarios_app.callback()
+def _group() -> None:
+    """Scenario files: check them before the engine loads them."""
+    # This callback keeps 'validate' a subcommand even when the app runs on its own.
 
 
 @scenarios_app.command("validate")
@@ -20,15 +28,28 @@ def validate(
         Path | None, typer.Option(help="Templates directory (default: RELANCE_TEMPLATES_DIR).")
     ] = None,
 ) -> None:
-    """Check scenario files and their templates; exit 1 on any error."""
-    if not directory.is_dir():
-        typer.echo(f"{directory}: not a directory", err=True)
-        raise typer.Exit(2)
-    problems = validate_directory(directory, templates or get_settings().templates_dir)
+    """Check scenario files and the templates they use: exit 0 if valid, 1 on any error.
+
+    Prints one 'file:line: field: message' line per problem, then a summary on stderr.
+    """
+    templates_dir = templates or get_settings().templates_dir
+    for path, what in ((directory, "scenarios"), (templates_dir, "templates")):
+        if not path.is_dir():
+            typer.echo(f"error: {path}: no such {what} directory", err=True)
+            raise typer.Exit(2)
+    problems = validate_directory(directory, templates_dir)
     for problem in problems:
         typer.echo(str(problem))
     errors = sum(p.severity == "error" for p in problems)
-    warnings = len(problems) - errors
-    typer.echo(f"{errors} error(s), {warnings} warning(s)", err=True)
+    files = len(scenario_files(directory))
+    typer.echo(
+        f"{_count(errors, 'error')}, {_count(len(problems) - errors, 'warning')} "
+        f"in {_count(files, 'scenario file')}",
+        err=True,
+    )
     if errors:
         raise typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

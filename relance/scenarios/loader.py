@@ -3,170 +3,409 @@
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from relance.models.scenario import Delay, Journey, Message, Scenario, Trigger
 
-Path_ = tuple[str | int, ...]
+Loc = tuple[str | int, ...]
+Severity = Literal["error", "warning"]
+
+# Real scenario files have a few hundred nodes; aliases must not expand into millions.
+_MAX_NODES = 50_000
+_NOUNS: dict[type[BaseModel], str] = {
+    Scenario: "a scenario",
+    Journey: "a journey",
+    Message: "a message",
+    Trigger: "a trigger",
+    Delay: "a delay",
+}
+_EXAMPLES = {
+    "scenario": "scenario: referral",
+    "journeys": "journeys: with a list of '- id: ...' items",
+    "id": "id: post_purchase",
+    "trigger": "trigger: {event: purchase}",
+    "event": "event: purchase",
+    "messages": "messages: with a list of '- id: ...' items",
+    "template": "template: referral/post_purchase_invite",
+    "delay": "delay: 3 days",
+}
+_EVENT_FIELDS = {"event", "exit_on", "unless"}
+_YAML_HINTS = {
+    "found character '\\t'": "indent with spaces, not tabs",
+    "mapping values are not allowed": "put a space after each ':' and quote values containing ': '",
+    "could not find expected ':'": "write 'key: value', and close every quote",
+    "found undefined alias": "define the '&anchor' before using '*anchor'",
+    "could not determine a constructor": "remove the '!' tag: scenario files use plain YAML",
+    "expected a single document": "remove the '---' separator: one scenario per file",
+}
 
 
 @dataclass(frozen=True)
 class Problem:
     file: str
-    line: int
+    line: int  # 0 when the problem is not in the file's text (unreadable file, directory)
     field: str
     message: str
-    severity: str = "error"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
-        prefix = "warning: " if self.severity == "warning" else ""
-        return f"{self.file}:{self.line}: {self.field}: {prefix}{self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        level = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {level}{self.field}: {self.message}"
 
 
 class ScenarioError(ValueError):
+    """Scenario files that cannot be loaded; ``problems`` lists every error found."""
+
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps nodes, so values can be traced back to their line."""
+@dataclass(frozen=True)
+class SourceMap:
+    """Line of every key and list item of one file, by location (``journeys, 0, id``)."""
+
+    file: Path
+    lines: dict[Loc, int]
+
+    def line(self, loc: Loc) -> int:
+        """Line of ``loc``, or of its nearest ancestor written in the file (a missing key)."""
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.lines:
+                return self.lines[loc[:end]]
+        return 1
 
 
-def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int], dupes: list[tuple[Path_, int]]) -> None:
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                dupes.append(((*path, key), key_node.start_mark.line + 1))
-            seen.add(key)
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _lines(value_node, (*path, key), out, dupes)
-            # The key's line is where a marketer looks; nested values keep their own.
-            out[(*path, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _lines(item, (*path, index), out, dupes)
-
-
-def field_name(path: Path_) -> str:
+def field_name(loc: Loc) -> str:
     text = ""
-    for part in path:
+    for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "file"
 
 
-_KNOWN_FIELDS = sorted(
-    {
-        name
-        for model in (Scenario, Journey, Message, Trigger, Delay)
-        for name in model.model_fields  # type: ignore[attr-defined]
-    }
-)
+# -- YAML with lines ---------------------------------------------------------------------------
 
 
-def _explain(error: dict[str, Any], model_fields: list[str]) -> str:
-    kind, loc = error["type"], error["loc"]
-    last = str(loc[-1]) if loc else ""
+class _Loader(yaml.SafeLoader):
+    """SafeLoader: plain data only, no Python objects."""
+
+
+class _Walk:
+    """Records lines by location; finds duplicate keys, odd keys, alias loops and alias bombs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: dict[Loc, int] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.open: set[int] = set()
+
+    def problem(self, node: yaml.Node, loc: Loc, message: str) -> None:
+        self.problems.append(Problem(str(self.path), node.start_mark.line + 1, field_name(loc), message))
+
+    def node(self, node: yaml.Node, loc: Loc) -> None:
+        self.count += 1
+        if self.count > _MAX_NODES:
+            raise ScenarioError(
+                [
+                    Problem(
+                        str(self.path), 1, "file", f"more than {_MAX_NODES} values once aliases are expanded"
+                    )
+                ]
+            )
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if id(node) in self.open:
+            self.problem(node, loc, "this alias contains itself: copy the values instead")
+            return
+        self.open.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            self.mapping(node, loc)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.node(item, (*loc, index))
+        self.open.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, loc: Loc) -> None:
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problem(key_node, loc, "a key must be a plain name, not a list or a mapping")
+                continue
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key == "<<" and key_node.tag.endswith(":merge"):
+                self.node(value_node, loc)  # merged keys belong to this mapping
+                continue
+            if key in seen:
+                twice = f"written twice in this mapping (first at line {seen[key]}): keep one"
+                self.problem(key_node, (*loc, key), twice)
+            seen[key] = line
+            self.node(value_node, (*loc, key))
+            self.lines[(*loc, key)] = line  # the key's line is where the reader looks
+
+
+def _read(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ScenarioError(
+            [Problem(str(path), 0, "file", f"cannot read the file: {error.strerror}")]
+        ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        bad = raw[error.start]
+        raise ScenarioError(
+            [Problem(str(path), line, "file", f"byte {bad:#04x} is not UTF-8: save the file as UTF-8")]
+        ) from None
+
+
+def _yaml_problem(path: Path, error: yaml.YAMLError, text: str) -> Problem:
+    if isinstance(error, yaml.reader.ReaderError):
+        line = text[: error.position].count("\n") + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        return Problem(
+            str(path),
+            line,
+            "yaml",
+            f"invisible character #x{error.character:04x} at column {column}: delete it",
+        )
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return Problem(str(path), 1, "yaml", f"{error}: check the YAML syntax")
+    mark = error.problem_mark or error.context_mark
+    what = error.problem or error.context or "syntax error"
+    line = 1
+    if mark is not None:
+        line = mark.line + 1
+        what += f" at column {mark.column + 1}"
+    if error.problem and error.context and error.context_mark and error.context_mark.line + 1 != line:
+        what += f" ({error.context} that starts at line {error.context_mark.line + 1})"
+    hints = [hint for pattern, hint in _YAML_HINTS.items() if pattern in what]
+    hint = hints[0] if hints else "check indentation, colons and quotes"
+    return Problem(str(path), line, "yaml", f"{what}: {hint}")
+
+
+def parse_yaml(path: Path) -> tuple[Any, SourceMap]:
+    """The file's data and the line of every location in it, or ScenarioError."""
+    text = _read(path)
+    try:
+        loader = _Loader(text)  # the reader rejects control characters right away
+    except yaml.YAMLError as error:
+        raise ScenarioError([_yaml_problem(path, error, text)]) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise ScenarioError(
+                [Problem(str(path), 1, "file", "the file is empty: start with 'scenario: <id>'")]
+            )
+        walk = _Walk(path)
+        walk.node(node, ())
+        if walk.problems:
+            raise ScenarioError(walk.problems)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise ScenarioError([_yaml_problem(path, error, text)]) from None
+    except RecursionError:
+        raise ScenarioError([Problem(str(path), 1, "yaml", "values are nested too deeply")]) from None
+    finally:
+        loader.dispose()
+    return data, SourceMap(path, walk.lines)
+
+
+# -- pydantic errors in the marketer's words ---------------------------------------------------
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    """The scenario model found at ``loc`` (e.g. Message for journeys.0.messages.1)."""
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part)
+        inner = _model_in(info.annotation) if info else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
+
+
+def _explain(error: dict[str, Any], loc: Loc) -> str:
+    kind, last = error["type"], str(loc[-1]) if loc else ""
+    value = error.get("input")
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
     if kind == "missing":
-        return f"required field missing: add '{last}:'"
+        example = _EXAMPLES.get(last)
+        return f"required field missing: add '{last}:'" + (f", e.g. {example}" if example else "")
     if kind == "extra_forbidden":
-        close = difflib.get_close_matches(last, model_fields, n=1)
-        hint = f": did you mean '{close[0]}'?" if close else ""
-        return f"unknown field '{last}'{hint}"
-    if kind == "string_pattern_mismatch" and last in {"id", "scenario"}:
-        return "use lowercase letters, digits and '_', starting with a letter (e.g. post_purchase)"
+        return _unknown_field(last, _model_at(loc[:-1]))
+    if kind == "string_pattern_mismatch":
+        return _pattern_hint(key, str(value))
+    if kind in {"model_type", "model_attributes_type", "dict_type"}:
+        noun = _NOUNS.get(_model_at(loc) or Scenario, "this")
+        example = f", e.g. {_EXAMPLES[key]}" if key in _EXAMPLES else ""
+        return f"{noun.removeprefix('a ')} needs 'key: value' lines under it, not {_kind(value)}{example}"
+    if kind == "list_type":
+        example = f": write [{value}]" if isinstance(value, str) else ": write one '- item' per line"
+        return f"expected a list, not {_kind(value)}{example}"
+    if kind == "too_short" and isinstance(value, list):
+        noun = {"journeys": "journey", "messages": "message"}.get(last, "item")
+        return f"the list is empty: add at least one {noun}"
+    if kind in {"bool_parsing", "bool_type"}:
+        return f"write true or false (got {value!r})"
+    if kind == "string_type" and isinstance(value, bool):
+        return "YAML reads this unquoted word as true/false: put it in quotes, e.g. 'no'"
+    if kind == "string_type":
+        return f"expected text, not {_kind(value)}: put it in quotes"
+    if kind in {"int_parsing", "int_type", "int_from_float"}:
+        return f"write a whole number (got {value!r})"
+    if kind == "enum":
+        return _enum_hint(str(error.get("ctx", {}).get("expected", "")), value)
+    if kind == "greater_than_equal":
+        return f"must be {error['ctx']['ge']} or more (got {value!r})"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if "input" in error and kind not in {"model_type", "list_type", "dict_type"}:
-        value = error["input"]
-        if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value) not in message:
-            return f"{message} (got {value!r})"
+    if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value) not in message:
+        message += f" (got {value!r})"
     return message
 
 
-def _locate(lines: dict[Path_, int], loc: Path_) -> int:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "an empty value"
+    return f"{value!r}"
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> Path_:
+def _unknown_field(name: str, model: type[BaseModel] | None) -> str:
+    fields = sorted(model.model_fields) if model else []
+    close = difflib.get_close_matches(name, fields, n=1)
+    if close:
+        return f"unknown field '{name}': did you mean '{close[0]}'?"
+    if model:
+        return f"unknown field '{name}': {_NOUNS.get(model, 'this')} has {', '.join(fields)}"
+    return f"unknown field '{name}': remove it"
+
+
+def _pattern_hint(key: str, value: str) -> str:
+    if key in _EVENT_FIELDS:
+        rule, example = "an event type uses lowercase letters, digits, '_' and '.'", "order.paid"
+        valid = re.fullmatch(r"[a-z][a-z0-9_.]*", value.lower())
+    elif key == "template":
+        rule, example = (
+            "a template name uses letters, digits, '_', '-' and '/'",
+            "referral/post_purchase_invite",
+        )
+        valid = None
+    else:
+        rule, example = "an id uses lowercase letters, digits and '_'", "post_purchase"
+        valid = re.fullmatch(r"[a-z][a-z0-9_]*", value.lower())
+    if valid:
+        return f"{rule}, starting with a letter: write '{value.lower()}'"
+    return f"{rule}, starting with a letter (e.g. {example})"
+
+
+def _enum_hint(expected: str, value: Any) -> str:
+    options = re.findall(r"'([^']*)'", expected)
+    close = difflib.get_close_matches(str(value), options, n=1)
+    hint = f": did you mean '{close[0]}'?" if close else ""
+    return f"write {expected} (got {value!r}){hint}"
+
+
+def _at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _duplicate_id(data: Any, loc: Loc, source: SourceMap) -> Problem | None:
+    """The second item of the list at ``loc`` reusing an id, pointed at its own ``id:`` line."""
+    items = _at(data, loc)
+    if not isinstance(items, list) or not loc:
+        return None
+    noun = {"journeys": "journey", "messages": "message"}.get(str(loc[-1]), "item")
+    first: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        ident = item.get("id") if isinstance(item, dict) else None
+        if ident is None:
+            continue
+        if ident in first:
+            here, there = (*loc, index, "id"), (*loc, first[ident], "id")
+            used = f"{field_name(there[:-1])} (line {source.line(there)})"
+            message = f"{noun} id '{ident}' is already used by {used}: give each {noun} its own id"
+            return Problem(str(source.file), source.line(here), field_name(here), message)
+        first[ident] = index
+    return None
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     # pydantic adds validator names such as 'function-before[...]' to some locations
     return tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
 
 
-def parse_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        column = f", column {mark.column + 1}" if mark else ""
-        what = error.problem or "syntax error"
-        if error.context and error.context_mark and error.context_mark is not mark:
-            what += f" ({error.context} at line {error.context_mark.line + 1})"
-        raise ScenarioError(
-            [Problem(str(path), line, "yaml", f"{what}{column}: check indentation, colons and quotes")]
-        ) from None
-    if node is None:
-        raise ScenarioError([Problem(str(path), 1, "file", "the file is empty: start with 'scenario: <id>'")])
-    lines: dict[Path_, int] = {}
-    dupes: list[tuple[Path_, int]] = []
-    _lines(node, (), lines, dupes)
-    if dupes:
-        raise ScenarioError(
-            [
-                Problem(str(path), line, field_name(loc), "written twice in this mapping: keep one")
-                for loc, line in dupes
-            ]
+def _validation_problems(error: ValidationError, data: Any, source: SourceMap) -> list[Problem]:
+    problems = []
+    for err in error.errors():
+        loc = _clean_loc(err["loc"])
+        duplicate = _duplicate_id(data, loc, source) if err["type"] == "value_error" else None
+        problems.append(
+            duplicate
+            or Problem(str(source.file), source.line(loc), field_name(loc), _explain(dict(err), loc))
         )
-    data = _Loader(text).get_single_data()
-    return data, lines
+    return sorted(problems, key=lambda p: (p.line, p.field))
 
 
-def load_scenario(path: Path) -> Scenario:
-    data, lines = parse_yaml(path)
+# -- files and directories ---------------------------------------------------------------------
+
+
+def load_with_lines(path: Path) -> tuple[Scenario, SourceMap]:
+    path = Path(path)
+    data, source = parse_yaml(path)
     if not isinstance(data, dict):
         raise ScenarioError(
             [Problem(str(path), 1, "file", "expected a mapping starting with 'scenario: <id>'")]
         )
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data), source
     except ValidationError as error:
-        problems = []
-        for err in error.errors():
-            loc = _clean_loc(err["loc"])
-            problems.append(
-                Problem(
-                    str(path),
-                    _locate(lines, loc),
-                    field_name(loc),
-                    _explain(dict(err), _KNOWN_FIELDS),
-                )
-            )
-        raise ScenarioError(problems) from None
+        raise ScenarioError(_validation_problems(error, data, source)) from None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """One scenario file, or ScenarioError listing every problem with its line."""
+    return load_with_lines(path)[0]
 
 
 def message_line(path: Path, journey_index: int, message_index: int, key: str = "template") -> int:
     """Line of one message's key, for problems found after loading (templates, lint)."""
-    _, lines = parse_yaml(path)
-    return _locate(lines, ("journeys", journey_index, "messages", message_index, key))
+    _, source = parse_yaml(Path(path))
+    return source.line(("journeys", journey_index, "messages", message_index, key))
 
 
 @dataclass
 class ScenarioSet:
     scenarios: list[Scenario] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    sources: dict[str, SourceMap] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Scenario]:
         return iter(self.scenarios)
@@ -183,34 +422,50 @@ class ScenarioSet:
     def known_event_types(self) -> set[str]:
         return {t for s in self.scenarios for j in s.journeys for t in j.event_types()}
 
+    def line(self, scenario_id: str, loc: Loc) -> int:
+        """Line of a location in the file that defined the scenario (0 when unknown)."""
+        source = self.sources.get(scenario_id)
+        return source.line(loc) if source else 0
+
 
 def scenario_files(directory: Path) -> list[Path]:
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    """``*.yaml`` and ``*.yml`` files, sorted; hidden files (editor backups) are skipped."""
+    found = [*Path(directory).glob("*.yaml"), *Path(directory).glob("*.yml")]
+    return sorted(p for p in found if not p.name.startswith(".") and p.is_file())
 
 
-def load_scenarios(directory: Path) -> ScenarioSet:
-    """Every scenario of a directory, or ScenarioError listing every problem of every file."""
+def collect_scenarios(directory: Path) -> tuple[ScenarioSet, list[Problem]]:
+    """Every valid scenario of a directory, and the problems of the others (all files are read)."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise ScenarioError([Problem(str(directory), 1, "directory", "not a directory of scenario files")])
+        return ScenarioSet(), [Problem(str(directory), 0, "directory", "not a directory of scenario files")]
     loaded = ScenarioSet()
     problems: list[Problem] = []
     for path in scenario_files(directory):
         try:
-            scenario = load_scenario(path)
+            scenario, source = load_with_lines(path)
         except ScenarioError as error:
             problems += error.problems
             continue
         if scenario.scenario in loaded.files:
+            first = loaded.files[scenario.scenario]
             problems.append(
                 Problem(
-                    str(path), 1, "scenario",
-                    f"id '{scenario.scenario}' is already used by {loaded.files[scenario.scenario]}",
+                    str(path), source.line(("scenario",)), "scenario",
+                    f"id '{scenario.scenario}' is already used by {first}:"
+                    f"{loaded.sources[scenario.scenario].line(('scenario',))}: give each scenario its own id",
                 )
             )  # fmt: skip
             continue
         loaded.scenarios.append(scenario)
         loaded.files[scenario.scenario] = path
+        loaded.sources[scenario.scenario] = source
+    return loaded, problems
+
+
+def load_scenarios(directory: Path) -> ScenarioSet:
+    """Every scenario of a directory, or ScenarioError listing every problem of every file."""
+    loaded, problems = collect_scenarios(directory)
     if problems:
         raise ScenarioError(problems)
     return loaded

@@ -4,22 +4,63 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relance.scenarios.loader import Problem, ScenarioError, load_scenarios, message_line
-from relance.templates import TemplateStore
+from relance.models.scenario import Journey
+from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
+from relance.templates import TemplateProblem, TemplateStore
 
 
 def validate_directory(scenarios_dir: Path, templates_dir: Path) -> list[Problem]:
-    try:
-        scenarios = load_scenarios(scenarios_dir)
-    except ScenarioError as error:
-        return error.problems
-    store = TemplateStore(templates_dir)
+    """Every problem of every scenario file and of the templates its messages use.
+
+    Unlike ``load_scenarios`` this goes on after a broken file, so one run shows everything.
+    """
+    scenarios_dir, templates_dir = Path(scenarios_dir), Path(templates_dir)
+    scenarios, problems = collect_scenarios(scenarios_dir)
+    if scenarios_dir.is_dir() and not scenario_files(scenarios_dir):
+        problems.append(
+            Problem(str(scenarios_dir), 0, "directory", "no *.yaml or *.yml file here", "warning")
+        )
+    if len(scenarios) and not templates_dir.is_dir():
+        problems.append(
+            Problem(
+                str(templates_dir),
+                0,
+                "templates",
+                "not a directory: pass --templates or set RELANCE_TEMPLATES_DIR",
+            )
+        )
+        return sorted(problems, key=lambda p: (p.file, p.line))
+    problems += _message_problems(scenarios, TemplateStore(templates_dir))
+    return sorted(problems, key=lambda p: (p.file, p.line))  # read file by file, top to bottom
+
+
+def _message_problems(scenarios: ScenarioSet, store: TemplateStore) -> list[Problem]:
+    checked: dict[tuple[str, str], list[TemplateProblem]] = {}  # a template shared by messages is read once
     problems: list[Problem] = []
     for scenario in scenarios:
-        path = scenarios.files[scenario.scenario]
+        file = str(scenarios.files[scenario.scenario])
         for j, journey in enumerate(scenario.journeys):
+            problems += _journey_warnings(scenarios, scenario.scenario, file, j, journey)
             for m, message in enumerate(journey.messages):
-                field = f"journeys[{j}].messages[{m}].template"
-                for found in store.check(message.template, message.channel):
-                    problems.append(Problem(str(path), message_line(path, j, m), field, f"{found}"))
+                key = (message.template, message.channel.value)
+                if key not in checked:
+                    checked[key] = store.check(*key)
+                loc: Loc = ("journeys", j, "messages", m, "template")
+                line = scenarios.line(scenario.scenario, loc)
+                problems += [Problem(file, line, field_name(loc), str(p), p.severity) for p in checked[key]]
     return problems
+
+
+def _journey_warnings(
+    scenarios: ScenarioSet, scenario_id: str, file: str, index: int, journey: Journey
+) -> list[Problem]:
+    if any(message.enabled for message in journey.messages):
+        return []
+    loc: Loc = ("journeys", index, "messages")
+    return [
+        Problem(
+            file, scenarios.line(scenario_id, loc), field_name(loc),
+            "every message has 'enabled: false': the journey sends nothing; enable one or remove the journey",
+            "warning",
+        )
+    ]  # fmt: skip
