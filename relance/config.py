@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from relance.tokens import Signer
 
 
 class Settings(BaseSettings):
@@ -42,8 +46,33 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(
         30.0, description="start-to-close timeout of one delivery attempt"
     )
+    secret_key: str = Field(
+        "", description="signs links in messages; default: a random key kept in <data_dir>/secret_key"
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="where contacts reach the API (unsubscribe links)"
+    )
+    unsubscribe_link_days: float = Field(365, description="how long an unsubscribe link works")
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once and kept with the local state."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def signer(self) -> Signer:
+        from relance.tokens import Signer
+
+        return Signer(self.resolved_secret_key(), self.unsubscribe_link_days * 86400)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

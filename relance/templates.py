@@ -37,6 +37,9 @@ CONTEXT_VARIABLES: Mapping[str, Mapping[str, str]] = {
         "occurred_at": "when that event happened (datetime)",
         "properties": "free-form data sent with that event",
     },
+    "links": {
+        "unsubscribe": "signed link that unsubscribes the contact from marketing",
+    },
     "message": {
         "id": "id of the message in its journey",
         "scenario": "scenario id",
@@ -167,6 +170,18 @@ class TemplateStore:
             elif required:
                 problems.append(TemplateProblem(str(path), 0, self._missing_part(name, suffix)))
         return problems
+
+    def references(self, name: str, suffix: str, owner: str, attr: str) -> bool:
+        """Whether this part reads ``owner.attr`` (e.g. ``links.unsubscribe``); False if unreadable."""
+        path = self.path(name, suffix)
+        try:
+            tree = self._env(suffix).parse(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, jinja2.TemplateSyntaxError):
+            return False
+        return any(
+            isinstance(node.node, nodes.Name) and node.node.name == owner and node.attr == attr
+            for node in tree.find_all(nodes.Getattr)
+        )
 
     def _no_such_template(self, name: str, suffixes: list[str]) -> TemplateProblem:
         files = " and ".join(_file_name(name, s) for s in suffixes)
@@ -359,4 +374,5 @@ def sample_context(
             "properties": {"order_id": "SAMPLE-1", "amount": 59.9},
         },
         "message": {"id": message, "scenario": scenario, "journey": journey, "channel": channel},
+        "links": {"unsubscribe": "https://example.com/u/SAMPLE-TOKEN"},
     }

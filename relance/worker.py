@@ -33,6 +33,8 @@ def build_worker(
         channel=channel,
         sender=settings.email_from,
         scenarios=scenarios if scenarios is not None else scenario_registry(settings.scenarios_dir),
+        signer=settings.signer(),
+        public_url=settings.public_url,
     )
     return Worker(
         client,

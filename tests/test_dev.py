@@ -89,7 +89,7 @@ def test_dev_stack_runs_a_journey_stops_cleanly_and_resumes(tmp_path: Path) -> N
         )
         assert now.status_code == 202, now.text
         wf_id = now.json()["journeys"][0]["workflow_id"]
-        stack.wait_for("EMAIL to dev2@example.com", 30)
+        stack.wait_for("EMAIL to dev2@example.com", 60)
         assert "Subject: Ines, share the love and get rewarded" in stack.text()
     finally:
         code = stack.interrupt()

@@ -216,7 +216,7 @@ def test_duplicate_scenario_ids_across_files(tmp_path: Path) -> None:
 def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     write(templates, "t.subject.j2", "{{ contact.nom }}")
-    write(templates, "t.txt.j2", "x")
+    write(templates, "t.txt.j2", "x {{ links.unsubscribe }}")
     broken = write(tmp_path / "scenarios", "a.yaml", "scenario: Shop\n")
     good = write(tmp_path / "scenarios", "b.yaml", GOOD.format(template="t"))
     assert [str(p) for p in validate_directory(tmp_path / "scenarios", templates)] == [
@@ -284,7 +284,9 @@ def test_unknown_template_variables_fail_validation_with_the_template_line(tmp_p
     templates = tmp_path / "templates"
     write(templates, "t.subject.j2", "Hello {{ contact.frist_name }}\n")
     write(
-        templates, "t.txt.j2", "Hi\n\n{{ coupon }} and {{ event.properties.code }} {{ contact['emial'] }}\n"
+        templates,
+        "t.txt.j2",
+        "Hi\n\n{{ coupon }} and {{ event.properties.code }} {{ contact['emial'] }}\n{{ links.unsubscribe }}\n",
     )
     scenario = write(tmp_path / "scenarios", "s.yaml", GOOD.format(template="t"))
     result = validate(tmp_path / "scenarios", templates)
@@ -295,7 +297,7 @@ def test_unknown_template_variables_fail_validation_with_the_template_line(tmp_p
         f"{scenario}:8: journeys[0].messages[0].template: {templates}/t.txt.j2:3: "
         "unknown variable 'contact.emial': did you mean 'email'?",
         f"{scenario}:8: journeys[0].messages[0].template: {templates}/t.txt.j2:3: "
-        "unknown variable 'coupon'; known: contact, event, message "
+        "unknown variable 'coupon'; known: contact, event, links, message "
         "(free-form data: contact.attributes.coupon or event.properties.coupon)",
     ]
 
@@ -400,7 +402,9 @@ def test_html_part_is_autoescaped_text_part_is_not() -> None:
     rendered = TemplateStore(TEMPLATES).render(INVITE, "email", context)
     assert rendered.subject == "<b>Zoé</b>, share the love and get rewarded"
     assert rendered.text.startswith("Hello <b>Zoé</b>,\n\nThank you for your order SAMPLE-1.\n")
-    assert rendered.text.endswith("See you soon,\nThe team")  # no trailing newline kept
+    assert rendered.text.endswith(
+        "Unsubscribe: https://example.com/u/SAMPLE-TOKEN"
+    )  # no trailing newline kept
     assert rendered.html is not None
     assert rendered.html.startswith("<p>Hello &lt;b&gt;Zoé&lt;/b&gt;,</p>\n")
     assert '<a href="https://example.com/referral?contact=sample-1">' in rendered.html

@@ -33,12 +33,14 @@ from relance.models.journey_io import (
     DeliveryRequest,
     DeliveryStatus,
     JourneyEnd,
+    Purpose,
     SkipRequest,
     StepOutcome,
 )
 from relance.models.tables import Contact, Delivery, JourneyRun
 from relance.scenarios import ScenarioError, ScenarioSet
 from relance.templates import TemplateError, TemplateStore
+from relance.tokens import Signer
 
 log = structlog.get_logger("relance.delivery")
 
@@ -62,6 +64,8 @@ class DeliveryActivities:
     channel: ChannelProvider
     sender: str
     scenarios: Callable[[], ScenarioSet] | None = None  # the current files, for S-06
+    signer: Signer | None = None  # signs the unsubscribe links
+    public_url: str = "http://127.0.0.1:8000"
 
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
@@ -112,10 +116,19 @@ class DeliveryActivities:
         to = contact.email if step.channel is Channel.EMAIL else contact.phone
         if not to:
             return f"contact has no {'email address' if step.channel is Channel.EMAIL else 'phone number'}"
+        unsubscribe = self._unsubscribe_link(contact)
+        context = _context(request, contact) | {"links": {"unsubscribe": unsubscribe}}
         try:
-            rendered = self.templates.render(step.template, step.channel, _context(request, contact))
+            rendered = self.templates.render(step.template, step.channel, context)
         except TemplateError as error:
             return f"template error: {error}"
+        headers: dict[str, str] = {}
+        if step.channel is Channel.EMAIL and step.purpose is Purpose.MARKETING:
+            # RFC 8058: mailbox providers show an unsubscribe button that POSTs to this URL.
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
         return OutgoingMessage(
             idempotency_key=request.idempotency_key,
             channel=step.channel,
@@ -125,7 +138,14 @@ class DeliveryActivities:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
+            headers=headers,
         )
+
+    def _unsubscribe_link(self, contact: Contact) -> str:
+        signer = self.signer
+        if signer is None:
+            return f"{self.public_url}/u/unavailable"
+        return f"{self.public_url.rstrip('/')}/u/{signer.unsubscribe_token(contact.external_id)}"
 
     def _disabled_now(self, request: DeliveryRequest) -> bool:
         """S-06: a message switched off in the YAML stops going out, even in running journeys."""

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.config import Settings, get_settings
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     )
     if relance is not None:
         app.state.relance = relance  # usable without the lifespan (in-process ASGI clients)
+    app.state.signer = settings.signer()
+    app.include_router(unsubscribe_pages)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relance.models.scenario import Journey
+from relance.models.journey_io import Channel, Purpose
+from relance.models.scenario import Journey, Message
 from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
 from relance.templates import TemplateProblem, TemplateStore
 
@@ -48,7 +49,26 @@ def _message_problems(scenarios: ScenarioSet, store: TemplateStore) -> list[Prob
                 loc: Loc = ("journeys", j, "messages", m, "template")
                 line = scenarios.line(scenario.scenario, loc)
                 problems += [Problem(file, line, field_name(loc), str(p), p.severity) for p in checked[key]]
+                if _lacks_unsubscribe_link(store, message):
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            field_name(loc),
+                            "a marketing email needs an unsubscribe link: add {{ links.unsubscribe }} "
+                            f"to {message.template}.txt.j2 (and to its .html.j2)",
+                        )
+                    )
     return problems
+
+
+def _lacks_unsubscribe_link(store: TemplateStore, message: Message) -> bool:
+    if message.channel is not Channel.EMAIL or message.purpose is not Purpose.MARKETING:
+        return False
+    parts = [s for s in ("txt", "html") if store.path(message.template, s).is_file()]
+    if not parts:
+        return False  # the missing file is reported already
+    return not all(store.references(message.template, s, "links", "unsubscribe") for s in parts)
 
 
 def _journey_warnings(
