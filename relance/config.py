@@ -62,11 +62,21 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.data_dir / "secret_key"
         if not path.exists():
+            import os
             import secrets
 
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
+            # Written aside, then linked in place: an API and a worker starting together
+            # agree on one key, and nobody reads a half-written file.
+            draft = path.with_name(f"secret_key.{os.getpid()}.tmp")
+            with os.fdopen(os.open(draft, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as out:
+                out.write(secrets.token_urlsafe(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
         return path.read_text().strip()
 
     def signer(self) -> Signer:
