@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000", description="where contacts reach the API (unsubscribe links)"
     )
     unsubscribe_link_days: float = Field(365, description="how long an unsubscribe link works")
+    default_time_zone: str = Field(
+        "Europe/Paris", description="time zone of contacts without one (SMS hours, calendar days)"
+    )
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

@@ -35,6 +35,7 @@ def build_worker(
         scenarios=scenarios if scenarios is not None else scenario_registry(settings.scenarios_dir),
         signer=settings.signer(),
         public_url=settings.public_url,
+        default_time_zone=settings.default_time_zone,
     )
     return Worker(
         client,

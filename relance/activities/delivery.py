@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select, update
@@ -39,6 +40,7 @@ from relance.models.journey_io import (
 )
 from relance.models.tables import Contact, Delivery, JourneyRun
 from relance.scenarios import ScenarioError, ScenarioSet
+from relance.sms_hours import next_opening, parse_hour
 from relance.templates import TemplateError, TemplateStore
 from relance.tokens import Signer
 
@@ -65,6 +67,7 @@ class DeliveryActivities:
     sender: str
     scenarios: Callable[[], ScenarioSet] | None = None  # the current files, for S-06
     signer: Signer | None = None  # signs the unsubscribe links
+    default_time_zone: str = "Europe/Paris"  # for contacts without one
     public_url: str = "http://127.0.0.1:8000"
 
     @activity.defn(name="deliver_message")
@@ -74,6 +77,18 @@ class DeliveryActivities:
             contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
             granted = await granted_consents(session, contact.id) if contact else set()
             prepared = self._prepare(request, contact, granted)
+            if isinstance(prepared, Deferral):
+                # The step's own row stays free for the later attempt; the deferral gets its own.
+                deferred = _ledger_values(request, contact, DeliveryStatus.DEFERRED, prepared.reason, None)
+                deferred["idempotency_key"] = f"{key}#deferred{request.deferrals}"
+                await session.execute(insert_ignoring_conflicts(session).values(**deferred))
+                return StepOutcome(
+                    step=request.step.id,
+                    status=DeliveryStatus.DEFERRED,
+                    at=request.at,
+                    reason=prepared.reason,
+                    until=prepared.until,
+                )
             skip_reason = prepared if isinstance(prepared, str) else None
             status = DeliveryStatus.SKIPPED if skip_reason else CLAIMED
             values = _ledger_values(request, contact, status, skip_reason, prepared)
@@ -103,8 +118,8 @@ class DeliveryActivities:
 
     def _prepare(
         self, request: DeliveryRequest, contact: Contact | None, granted: set[tuple[str, str]]
-    ) -> OutgoingMessage | str:
-        """The message to send, or the reason not to send it."""
+    ) -> OutgoingMessage | str | Deferral:
+        """The message to send, the reason not to send it, or when to try again."""
         step = request.step
         if self._disabled_now(request):
             return "message disabled in the scenario"
@@ -113,6 +128,9 @@ class DeliveryActivities:
         refusal = ineligibility(contact, granted, step.channel, step.purpose, request.at)
         if refusal:
             return refusal
+        deferral = self._outside_sms_hours(request, contact)
+        if deferral is not None:
+            return deferral
         to = contact.email if step.channel is Channel.EMAIL else contact.phone
         if not to:
             return f"contact has no {'email address' if step.channel is Channel.EMAIL else 'phone number'}"
@@ -139,6 +157,21 @@ class DeliveryActivities:
             text=rendered.text,
             html=rendered.html,
             headers=headers,
+        )
+
+    def _outside_sms_hours(self, request: DeliveryRequest, contact: Contact) -> Deferral | None:
+        window = request.step.sms_window
+        if request.step.channel is not Channel.SMS or window is None:
+            return None
+        zone_name = contact.time_zone or self.default_time_zone
+        start, end = parse_hour(window[0]), parse_hour(window[1])
+        opening = next_opening(request.at, ZoneInfo(zone_name), start, end)
+        if opening is None:
+            return None
+        local = opening.astimezone(ZoneInfo(zone_name)).isoformat(timespec="minutes")
+        return Deferral(
+            until=opening,
+            reason=f"outside SMS hours ({window[0]}–{window[1]} {zone_name}): deferred to {local}",
         )
 
     def _unsubscribe_link(self, contact: Contact) -> str:
@@ -234,6 +267,12 @@ class DeliveryActivities:
     @staticmethod
     async def _ledger_row(session: AsyncSession, key: str) -> Delivery | None:
         return await session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
+
+
+@dataclass(frozen=True)
+class Deferral:
+    until: datetime
+    reason: str
 
 
 def insert_ignoring_conflicts(session: AsyncSession) -> Any:

@@ -52,6 +52,9 @@ class StepSpec(BaseModel):
     purpose: Purpose = Purpose.MARKETING
     priority: Priority = Priority.IMPORTANT
     enabled: bool = True
+    sms_window: tuple[str, str] | None = Field(
+        None, description="local (start, end) hours an SMS may go out; None: any hour"
+    )
 
 
 class JourneySpec(BaseModel):
@@ -77,6 +80,10 @@ class JourneyInput(BaseModel):
     contact: str = Field(description="the contact's external id")
     trigger: TriggerEvent
     delivery_timeout_seconds: float = 30.0
+    clock_offset_seconds: float = Field(
+        0.0,
+        description="simulations only: how far the server's clock runs ahead of the events' time",
+    )
 
 
 class DomainEvent(BaseModel):
@@ -96,6 +103,7 @@ class StepOutcome(BaseModel):
     status: DeliveryStatus
     at: datetime
     reason: str | None = None
+    until: datetime | None = Field(None, description="when deferred: the time to try again")
 
 
 class NextSend(BaseModel):
@@ -128,6 +136,7 @@ class DeliveryRequest(BaseModel):
     step: StepSpec
     trigger: TriggerEvent
     at: datetime = Field(description="workflow time of the decision")
+    deferrals: int = Field(0, description="how many times this step was deferred already")
 
 
 class SkipRequest(BaseModel):

@@ -62,6 +62,21 @@ class Delay(BaseModel):
         )
 
 
+class SmsHours(BaseModel):
+    """Local hours in the contact's time zone when SMS may go out (002: 09:00–22:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field("22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SmsHours:
+        if self.start >= self.end:
+            raise ValueError(f"start {self.start} must come before end {self.end} (same day)")
+        return self
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -78,6 +93,10 @@ class Message(BaseModel):
     purpose: Purpose = Purpose.MARKETING
     priority: Priority = Priority.IMPORTANT
     enabled: bool = True
+    sms_hours: SmsHours | None = Field(None, description="overrides the scenario's SMS hours")
+    ignore_sms_hours: bool = Field(
+        False, description="send at any hour (e.g. e-signature codes the contact is waiting for)"
+    )
 
 
 class Trigger(BaseModel):
@@ -132,6 +151,7 @@ class Scenario(BaseModel):
     scenario: Identifier
     name: str = ""
     description: str = ""
+    sms_hours: SmsHours = Field(default_factory=SmsHours)
     journeys: list[Journey] = Field(min_length=1)
 
     @field_validator("journeys")
@@ -147,7 +167,8 @@ class Scenario(BaseModel):
     @property
     def version(self) -> str:
         """Content hash: any change to the scenario gives new journeys a new version."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # Defaults left out: a new optional field in relance does not change every version.
+        canonical = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True).encode()
         return hashlib.sha256(canonical).hexdigest()[:12]
 
     def journey_spec(self, journey: Journey) -> JourneySpec:
@@ -167,6 +188,9 @@ class Scenario(BaseModel):
                     purpose=m.purpose,
                     priority=m.priority,
                     enabled=m.enabled,
+                    sms_window=None
+                    if m.channel is not Channel.SMS or m.ignore_sms_hours
+                    else ((m.sms_hours or self.sms_hours).start, (m.sms_hours or self.sms_hours).end),
                 )
                 for m in journey.messages
             ],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import select, tuple_, update
@@ -95,6 +95,7 @@ class Ingestor:
     scenarios: Callable[[], ScenarioSet]
     task_queue: str
     delivery_timeout_seconds: float = 30.0
+    clock_offset: timedelta = timedelta(0)  # simulations: server time minus event time
 
     async def ingest(self, event: EventIn) -> EventAccepted:
         scenarios = self.scenarios()
@@ -226,6 +227,7 @@ class Ingestor:
                 contact=contact.external_id,
                 trigger=trigger.model_copy(update={"ref": ref}),
                 delivery_timeout_seconds=self.delivery_timeout_seconds,
+                clock_offset_seconds=self.clock_offset.total_seconds(),
             ),
         )
 

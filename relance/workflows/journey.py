@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         Anchor,
         CancelRequest,
         DeliveryRequest,
+        DeliveryStatus,
         DomainEvent,
         JourneyEnd,
         JourneyInput,
@@ -38,6 +39,8 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
 )
 BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+# workflow.patched ids: each marks a change of the commands a running journey issues.
+DEFERRALS = "deferred-sends-v1"
 
 
 @workflow.defn
@@ -114,7 +117,7 @@ class JourneyWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 status=status,
                 reason=reason,
-                at=workflow.now(),
+                at=self._now(),
             ),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )
@@ -126,6 +129,18 @@ class JourneyWorkflow:
         referred = [e for e in step.unless if e in self._events_seen]
         if referred:
             return (await self._skip([step], f"contact sent '{referred[0]}' since the journey started"))[0]
+        outcome = await self._deliver(step, deferrals=0)
+        # Deferred (an SMS outside the contact's hours): wait for the opening, then ask again.
+        while outcome.status is DeliveryStatus.DEFERRED and outcome.until and workflow.patched(DEFERRALS):
+            self._done.append(outcome)
+            self._next_send = NextSend(step=step.id, at=outcome.until)
+            if not await self._wait_until(outcome.until):
+                assert self._ended is not None
+                return (await self._skip([step], self._ended[1]))[0]
+            outcome = await self._deliver(step, deferrals=sum(o.step == step.id for o in self._done))
+        return outcome
+
+    async def _deliver(self, step: StepSpec, deferrals: int) -> StepOutcome:
         return await workflow.execute_activity(
             "deliver_message",
             DeliveryRequest(
@@ -137,7 +152,8 @@ class JourneyWorkflow:
                 contact=self._input.contact,
                 step=step,
                 trigger=self._input.trigger,
-                at=workflow.now(),
+                at=self._now(),
+                deferrals=deferrals,
             ),
             result_type=StepOutcome,
             start_to_close_timeout=timedelta(seconds=self._input.delivery_timeout_seconds),
@@ -146,7 +162,7 @@ class JourneyWorkflow:
 
     async def _wait_until(self, due: datetime) -> bool:
         """Sleep until ``due`` unless the journey ends first; True when it is still running."""
-        remaining = (due - workflow.now()).total_seconds()
+        remaining = (due - self._now()).total_seconds()
         if remaining > 0 and self._ended is None:
             try:
                 await workflow.wait_condition(lambda: self._ended is not None, timeout=remaining)
@@ -167,7 +183,7 @@ class JourneyWorkflow:
                 journey=self._spec.journey,
                 contact=self._input.contact,
                 step=step,
-                at=workflow.now(),
+                at=self._now(),
                 reason=reason,
             )
             for step in steps
@@ -184,6 +200,10 @@ class JourneyWorkflow:
         self._next_send = NextSend(step=step.id, at=due)
         workflow.upsert_search_attributes([STEP.value_set(step.id)])
         workflow.upsert_memo({"summary": self._summary("running")})
+
+    def _now(self) -> datetime:
+        """The journey's clock: the server's, moved back by a simulation's offset (0 otherwise)."""
+        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
 
     def _key(self, step: StepSpec) -> str:
         return f"{workflow.info().workflow_id}:{step.id}:{step.channel.value}"
