@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from temporalio.client import WorkflowHistory
 
 from relance.migrate import upgrade
 from relance.simulate import time_skipping, time_skipping_environment
@@ -58,10 +62,60 @@ async def record() -> None:
                 async with time_skipping(env.client):
                     await handle.result()
                 history = await handle.fetch_history()
-    target = HERE / "journey_post_purchase_referred.json"
+    save(history, "journey_post_purchase_referred.json")
+
+
+async def record_deferral() -> None:
+    """An SMS outside the contact's hours: deferred by a timer, then sent (workflow.patched path)."""
+    async with time_skipping_environment() as env:
+        t0 = await env.get_current_time()
+        paris = ZoneInfo("Europe/Paris")
+        start = (t0.astimezone(paris) + timedelta(hours=2)).replace(minute=0)
+        if start.hour >= 22:  # keep the window within one day
+            start = start.replace(hour=8)
+        window = f"{{start: '{start:%H}:00', end: '{start.hour + 1:02d}:00'}}"
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "scenarios").mkdir()
+            (root / "scenarios" / "club.yaml").write_text(
+                "scenario: club\njourneys:\n  - id: booking\n    trigger: {event: booking}\n"
+                "    messages:\n      - id: confirmation\n        channel: sms\n"
+                f"        template: club/confirmation\n        purpose: transactional\n        sms_hours: {window}\n"
+            )
+            (root / "templates" / "club").mkdir(parents=True)
+            (root / "templates" / "club" / "confirmation.sms.j2").write_text("Booked")
+            url = f"sqlite:///{root / 'r.db'}"
+            upgrade(url)
+            async with running_stack(
+                env.client, url, scenarios_dir=root / "scenarios", templates_dir=root / "templates"
+            ) as stack:
+                accepted = await stack.relance.send_event(
+                    {
+                        "type": "booking",
+                        "occurred_at": t0.isoformat(),
+                        "contact": {
+                            "external_id": "h-2",
+                            "phone": "+33612345678",
+                            "time_zone": "Europe/Paris",
+                        },
+                    }
+                )
+                handle = env.client.get_workflow_handle(accepted.journeys[0].workflow_id)
+                async with time_skipping(env.client):
+                    state = await handle.result()
+                assert [o["status"] for o in state["steps_done"]] == ["deferred", "sent"], state
+                save(await handle.fetch_history(), "journey_sms_deferred.json")
+
+
+def save(history: WorkflowHistory, name: str) -> None:
+    target = HERE / name
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
     print(f"wrote {target}")
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    which = sys.argv[1:] or ["referral", "deferral"]
+    if "referral" in which:
+        asyncio.run(record())
+    if "deferral" in which:
+        asyncio.run(record_deferral())
