@@ -15,6 +15,7 @@ from rich.table import Table
 from relance.config import get_settings
 from relance.logs import configure_logging
 from relance.scenarios.cli import scenarios_app
+from relance.templates_cli import templates_app
 
 app = typer.Typer(
     help="relance: customer journeys (referrals, reminders, rewards) on Temporal.",
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(templates_app, name="templates")
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)

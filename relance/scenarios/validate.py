@@ -7,7 +7,8 @@ from pathlib import Path
 from relance.models.journey_io import Channel, Purpose
 from relance.models.scenario import Journey, Message
 from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
-from relance.templates import TemplateProblem, TemplateStore
+from relance.sms_length import SmsLength, sms_length
+from relance.templates import TemplateError, TemplateProblem, TemplateStore, sample_context
 
 
 def validate_directory(scenarios_dir: Path, templates_dir: Path) -> list[Problem]:
@@ -49,6 +50,17 @@ def _message_problems(scenarios: ScenarioSet, store: TemplateStore) -> list[Prob
                 loc: Loc = ("journeys", j, "messages", m, "template")
                 line = scenarios.line(scenario.scenario, loc)
                 problems += [Problem(file, line, field_name(loc), str(p), p.severity) for p in checked[key]]
+                length = _sms_length(store, message, scenario.scenario, journey.id)
+                if length is not None and length.segments > 1:
+                    problems.append(
+                        Problem(
+                            file,
+                            line,
+                            field_name(loc),
+                            f"with sample data this SMS takes {length}: each segment is billed",
+                            "warning",
+                        )
+                    )
                 if _lacks_unsubscribe_link(store, message):
                     problems.append(
                         Problem(
@@ -60,6 +72,16 @@ def _message_problems(scenarios: ScenarioSet, store: TemplateStore) -> list[Prob
                         )
                     )
     return problems
+
+
+def _sms_length(store: TemplateStore, message: Message, scenario: str, journey: str) -> SmsLength | None:
+    if message.channel is not Channel.SMS or not store.path(message.template, "sms").is_file():
+        return None
+    try:
+        rendered = store.render(message.template, "sms", sample_context(scenario, journey, message.id, "sms"))
+    except TemplateError:
+        return None  # reported by the template check
+    return sms_length(rendered.text)
 
 
 def _lacks_unsubscribe_link(store: TemplateStore, message: Message) -> bool:
