@@ -53,6 +53,7 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8000", description="where contacts reach the API (unsubscribe links)"
     )
     unsubscribe_link_days: float = Field(365, description="how long an unsubscribe link works")
+    tracking: bool = Field(True, description="open pixel and click redirects in HTML email")
     default_time_zone: str = Field(
         "Europe/Paris", description="time zone of contacts without one (SMS hours, calendar days)"
     )

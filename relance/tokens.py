@@ -22,12 +22,33 @@ class UnsubscribeToken:
     purpose: str
 
 
+@dataclass(frozen=True)
+class TrackingToken:
+    delivery: str  # the ledger's idempotency key
+    url: str | None  # where a click goes; None for the open pixel
+
+
 class Signer:
     def __init__(self, secret: str, unsubscribe_max_age_seconds: float) -> None:
         if len(secret) < 16:
             raise ValueError("RELANCE_SECRET_KEY: use at least 16 characters")
         self._unsubscribe = URLSafeTimedSerializer(secret, salt="relance.unsubscribe")
+        self._tracking = URLSafeTimedSerializer(secret, salt="relance.tracking")
         self.unsubscribe_max_age = unsubscribe_max_age_seconds
+
+    def tracking_token(self, delivery: str, url: str | None = None) -> str:
+        return self._tracking.dumps({"d": delivery, "u": url})
+
+    def read_tracking(self, token: str) -> TrackingToken:
+        """Signed, so a click link can never be turned into an open redirect."""
+        try:
+            data = self._tracking.loads(token)
+        except BadSignature:
+            raise TokenError("this link is not valid") from None
+        if not isinstance(data, dict) or not isinstance(data.get("d"), str):
+            raise TokenError("this link is not valid")
+        url = data.get("u")
+        return TrackingToken(delivery=data["d"], url=url if isinstance(url, str) else None)
 
     def unsubscribe_token(self, contact: str, purpose: str = "marketing") -> str:
         return self._unsubscribe.dumps({"c": contact, "p": purpose})

@@ -36,6 +36,7 @@ def build_worker(
         signer=settings.signer(),
         public_url=settings.public_url,
         default_time_zone=settings.default_time_zone,
+        tracking=settings.tracking,
     )
     return Worker(
         client,

@@ -43,6 +43,7 @@ from relance.scenarios import ScenarioError, ScenarioSet
 from relance.sms_hours import next_opening, parse_hour
 from relance.templates import TemplateError, TemplateStore
 from relance.tokens import Signer
+from relance.tracking import track_html
 
 log = structlog.get_logger("relance.delivery")
 
@@ -68,6 +69,7 @@ class DeliveryActivities:
     scenarios: Callable[[], ScenarioSet] | None = None  # the current files, for S-06
     signer: Signer | None = None  # signs the unsubscribe links
     default_time_zone: str = "Europe/Paris"  # for contacts without one
+    tracking: bool = True  # open pixel and click links in HTML parts
     public_url: str = "http://127.0.0.1:8000"
 
     @activity.defn(name="deliver_message")
@@ -140,6 +142,9 @@ class DeliveryActivities:
             rendered = self.templates.render(step.template, step.channel, context)
         except TemplateError as error:
             return f"template error: {error}"
+        html = rendered.html
+        if html is not None and self.signer is not None and self.tracking:
+            html = track_html(html, request.idempotency_key, self.signer, self.public_url)
         headers: dict[str, str] = {}
         if step.channel is Channel.EMAIL and step.purpose is Purpose.MARKETING:
             # RFC 8058: mailbox providers show an unsubscribe button that POSTs to this URL.
@@ -155,7 +160,7 @@ class DeliveryActivities:
             sender=self.sender,
             subject=rendered.subject,
             text=rendered.text,
-            html=rendered.html,
+            html=html,
             headers=headers,
         )
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.config import Settings, get_settings
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
         app.state.relance = relance  # usable without the lifespan (in-process ASGI clients)
     app.state.signer = settings.signer()
     app.include_router(unsubscribe_pages)
+    app.include_router(tracking_links)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -130,3 +130,15 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
+
+
+class DeliveryEvent(Base):
+    """What happened to a sent message afterwards: opened, clicked (bounces and complaints later)."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_key: Mapped[str] = mapped_column(String(500), index=True, doc="the ledger's idempotency key")
+    kind: Mapped[str] = mapped_column(String(16), doc="open or click")
+    url: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
