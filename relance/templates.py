@@ -8,6 +8,7 @@ an optional ``<name>.html.j2``, autoescaped) or ``<name>.sms.j2`` (SMS).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ CONTEXT_VARIABLES: Mapping[str, Mapping[str, str]] = {
 # Anything below these is the sender's own data, so it is not checked.
 FREE_FORM = {("contact", "attributes"), ("event", "properties")}
 PART_SUFFIXES = ("subject", "txt", "html", "sms")
+LOCALE_TAG = re.compile(r"^[a-z]{2}(-[a-z]{2})?$")  # file infix of a locale variant: fr, fr-ca
 
 _MAX_REPEAT = 100_000  # longest string or list a template may build with '*'
 _MAX_EXPONENT = 1_000
@@ -128,7 +130,33 @@ class TemplateStore:
 
     # -- rendering ---------------------------------------------------------------------------
 
-    def render(self, name: str, channel: str, context: dict[str, Any]) -> RenderedMessage:
+    def variant(self, name: str, channel: str, locale: str | None) -> str:
+        """The template for this locale: ``name.fr-ca``, else ``name.fr``, else ``name`` itself.
+
+        A variant is chosen whole (all its parts), so one message never mixes two languages.
+        """
+        if locale:
+            tag = locale.replace("_", "-").lower()
+            for candidate in dict.fromkeys([tag, tag.split("-")[0]]):
+                localized = f"{name}.{candidate}"
+                if all(self.path(localized, s).is_file() for s, required in parts_for(channel) if required):
+                    return localized
+        return name
+
+    def locales(self, name: str) -> list[str]:
+        """Locale tags that have files for this template (``name.<tag>.<part>.j2``)."""
+        base = self.directory / _inside(name)
+        found = {
+            file.name[len(base.name) + 1 :].split(".")[0]
+            for file in base.parent.glob(f"{base.name}.*.*.j2")
+            if file.name.count(".") == base.name.count(".") + 3
+        }
+        return sorted(tag for tag in found if LOCALE_TAG.match(tag))
+
+    def render(
+        self, name: str, channel: str, context: dict[str, Any], locale: str | None = None
+    ) -> RenderedMessage:
+        name = self.variant(name, channel, locale)
         parts = {s: self._render_part(name, s, required, context) for s, required in parts_for(channel)}
         if channel == "sms":
             return RenderedMessage(subject=None, text=(parts["sms"] or "").strip(), html=None)
@@ -163,12 +191,17 @@ class TemplateStore:
         if not any(self.path(name, suffix).is_file() for suffix in PART_SUFFIXES):
             return [self._no_such_template(name, [s for s, required in wanted if required])]
         problems: list[TemplateProblem] = []
-        for suffix, required in wanted:
-            path = self.path(name, suffix)
-            if path.is_file():
-                problems += self._check_file(path, suffix, seen=set())
-            elif required:
-                problems.append(TemplateProblem(str(path), 0, self._missing_part(name, suffix)))
+        for variant in [name, *(f"{name}.{tag}" for tag in self.locales(name))]:
+            if variant != name and not any(self.path(variant, s).is_file() for s, _ in wanted):
+                continue  # a variant for the other channel
+            for suffix, required in wanted:
+                path = self.path(variant, suffix)
+                if path.is_file():
+                    problems += self._check_file(path, suffix, seen=set())
+                elif required and (
+                    variant == name or any(self.path(variant, s).is_file() for s in PART_SUFFIXES)
+                ):
+                    problems.append(TemplateProblem(str(path), 0, self._missing_part(variant, suffix)))
         return problems
 
     def references(self, name: str, suffix: str, owner: str, attr: str) -> bool:

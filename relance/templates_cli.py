@@ -20,6 +20,7 @@ def preview(
     name: Annotated[str, typer.Argument(help="Template name, e.g. referral/post_purchase_invite.")],
     channel: Annotated[str, typer.Option(help="email or sms.")] = "email",
     templates: Annotated[Path | None, typer.Option(help="Templates directory.")] = None,
+    locale: Annotated[str | None, typer.Option(help="Contact locale, e.g. fr or fr-CA.")] = None,
     data: Annotated[
         Path | None, typer.Option(help="JSON file merged over the sample data (contact, event, …).")
     ] = None,
@@ -36,7 +37,7 @@ def preview(
             context[key] = {**context.get(key, {}), **value} if isinstance(value, dict) else value
     store = TemplateStore(templates or get_settings().templates_dir)
     try:
-        rendered = store.render(name, channel, context)
+        rendered = store.render(name, channel, context, locale=locale)
     except TemplateError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

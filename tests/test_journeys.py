@@ -231,3 +231,20 @@ def test_workflow_ids_are_unambiguous_whatever_the_contact_and_ref() -> None:
     assert one != other
     assert one == "journey:referral:post_purchase:a%3Ab:c"
     assert ref_of(other) == "b:c" and ref_of(workflow_id("s", "j", "x", "50%:off")) == "50%:off"
+
+
+@pytest.mark.feature("D-02")
+async def test_messages_follow_the_contact_locale_with_fallback(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(
+            purchase(t0, order="L-1", contact="l-1", first_name="Léa", locale="fr-CA")
+        )
+        await finish(stack, accepted.journeys[0].workflow_id)
+    subjects = [m.subject for m in stack.channel.messages]  # type: ignore[attr-defined]
+    assert subjects == [
+        "Léa, parrainez vos proches et soyez récompensé",  # referral/post_purchase_invite.fr.*
+        "Léa, your friends are still waiting for their offer",  # no French reminder yet: the default
+    ]

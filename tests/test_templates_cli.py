@@ -93,3 +93,54 @@ def test_validation_warns_on_a_multi_segment_sms(tmp_path: Path) -> None:
         f"{scenario}:8: warning: journeys[0].messages[0].template: with sample data this SMS takes "
         "97 UCS-2 units, UCS-2, 2 segment(s): each segment is billed"
     )
+
+
+@pytest.mark.feature("D-02")
+def test_locale_variants_fall_back_from_region_to_language_to_default(tmp_path: Path) -> None:
+    for locale, words in {"": "Hello", ".fr": "Bonjour", ".fr-ca": "Allô"}.items():
+        (tmp_path / f"hi{locale}.subject.j2").write_text(words)
+        (tmp_path / f"hi{locale}.txt.j2").write_text(f"{words} {{{{ contact.first_name }}}}")
+    (tmp_path / "hi.de.subject.j2").write_text("Hallo")  # incomplete variant: never chosen
+    subjects = {
+        locale: relance(
+            "templates",
+            "preview",
+            "hi",
+            "--templates",
+            str(tmp_path),
+            *(["--locale", locale] if locale else []),
+        ).stdout.splitlines()[0]
+        for locale in ["", "fr", "fr-CA", "fr_BE", "de", "en-GB"]
+    }
+    assert subjects == {
+        "": "Subject: Hello",
+        "fr": "Subject: Bonjour",
+        "fr-CA": "Subject: Allô",
+        "fr_BE": "Subject: Bonjour",
+        "de": "Subject: Hello",
+        "en-GB": "Subject: Hello",
+    }
+
+
+@pytest.mark.feature("D-02")
+def test_validation_checks_every_locale_variant(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "t.subject.j2").write_text("Hi")
+    (templates / "t.txt.j2").write_text("Hi {{ links.unsubscribe }}")
+    (templates / "t.fr.subject.j2").write_text("Salut {{ contact.prenom }}")
+    (templates / "t.fr.txt.j2").write_text("Salut")  # no unsubscribe link in French
+    (tmp_path / "scenarios").mkdir()
+    scenario = tmp_path / "scenarios" / "s.yaml"
+    scenario.write_text(
+        "scenario: s\njourneys:\n  - id: j\n    trigger: {event: purchase}\n    messages:\n"
+        "      - id: m\n        template: t\n"
+    )
+    result = relance("scenarios", "validate", str(tmp_path / "scenarios"), "--templates", str(templates))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert f"{templates}/t.fr.subject.j2:1: unknown variable 'contact.prenom'" in lines[0]
+    assert lines[1].endswith(
+        "a marketing email needs an unsubscribe link: add {{ links.unsubscribe }} to t.txt.j2 (and to its .html.j2)"
+    )

@@ -139,7 +139,7 @@ class DeliveryActivities:
         unsubscribe = self._unsubscribe_link(contact)
         context = _context(request, contact) | {"links": {"unsubscribe": unsubscribe}}
         try:
-            rendered = self.templates.render(step.template, step.channel, context)
+            rendered = self.templates.render(step.template, step.channel, context, locale=contact.locale)
         except TemplateError as error:
             return f"template error: {error}"
         html = rendered.html

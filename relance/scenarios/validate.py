@@ -87,10 +87,11 @@ def _sms_length(store: TemplateStore, message: Message, scenario: str, journey: 
 def _lacks_unsubscribe_link(store: TemplateStore, message: Message) -> bool:
     if message.channel is not Channel.EMAIL or message.purpose is not Purpose.MARKETING:
         return False
-    parts = [s for s in ("txt", "html") if store.path(message.template, s).is_file()]
+    variants = [message.template, *(f"{message.template}.{tag}" for tag in store.locales(message.template))]
+    parts = [(v, s) for v in variants for s in ("txt", "html") if store.path(v, s).is_file()]
     if not parts:
         return False  # the missing file is reported already
-    return not all(store.references(message.template, s, "links", "unsubscribe") for s in parts)
+    return not all(store.references(v, s, "links", "unsubscribe") for v, s in parts)
 
 
 def _journey_warnings(
