@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    api_keys: str = Field(
+        "", description="comma-separated keys required on /v1 (Authorization: Bearer …); empty: open"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233

@@ -207,3 +207,33 @@ async def test_when_temporal_refuses_the_event_is_kept_and_a_retry_starts_its_jo
                 assert run is not None and run.status == "running"
             state = await client.get(f"/v1/journeys/{run.workflow_id}")
             assert state.json()["current_step"] == "invite"
+
+
+@pytest.mark.feature("O-04")
+async def test_api_keys_guard_the_v1_endpoints_but_not_contact_links(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url, api_keys="k-shop-1, k-club-2") as stack:
+        app = create_app(stack.settings, stack.relance)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+            payload = body(occurred_at=datetime.now(UTC).isoformat())
+            missing = await client.post("/v1/events", json=payload)
+            assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+            assert "Authorization: Bearer <key>" in missing.json()["error"]
+            wrong = await client.post(
+                "/v1/events", json=payload, headers={"Authorization": "Bearer k-shop-2"}
+            )
+            assert wrong.status_code == 401
+            assert await counts(stack) == {"contacts": 0, "events": 0, "journeys": 0}
+            for key in ("k-shop-1", "k-club-2"):
+                ok = await client.post(
+                    "/v1/contacts",
+                    json={"external_id": f"x-{key}"},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert ok.status_code == 200
+            # Links in messages are signed, not keyed: a contact's browser has no API key.
+            assert (await client.get("/u/not-a-token")).status_code == 400
+            assert (await client.get("/healthz")).status_code == 200
+            spec = (await client.get("/openapi.json")).json()
+            assert "HTTPBearer" in spec["components"]["securitySchemes"]

@@ -6,12 +6,14 @@ Errors are JSON objects a person can act on:
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -41,6 +43,10 @@ class CancelAccepted(BaseModel):
 
 
 class NotFound(LookupError):
+    pass
+
+
+class Unauthorized(PermissionError):
     pass
 
 
@@ -77,6 +83,24 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.state.signer = settings.signer()
     app.include_router(unsubscribe_pages)
     app.include_router(tracking_links)
+    keys = [key.strip() for key in settings.api_keys.split(",") if key.strip()]
+    bearer = HTTPBearer(auto_error=False, description="one of RELANCE_API_KEYS")
+
+    async def api_key(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        """Backend services present an API key; without configured keys the API is open (dev)."""
+        if not keys:
+            return
+        given = credentials.credentials if credentials else ""
+        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
+            raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'")
+
+    guarded = [Depends(api_key)]
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
+        response = _error(401, str(exc))
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -115,7 +139,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/v1/events", status_code=202, response_model=EventAccepted)
+    @app.post("/v1/events", status_code=202, response_model=EventAccepted, dependencies=guarded)
     async def post_event(event: EventIn, request: Request) -> EventAccepted:
         return await request.app.state.relance.send_event(event)
 
@@ -123,12 +147,12 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return _error(404, str(exc))
 
-    @app.post("/v1/contacts", response_model=ContactSaved)
+    @app.post("/v1/contacts", response_model=ContactSaved, dependencies=guarded)
     async def post_contact(contact: ContactIn, request: Request) -> ContactSaved:
         """Create or update a contact, its consents included (upsert on external_id, else email)."""
         return await request.app.state.relance.upsert_contact(contact)
 
-    @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState)
+    @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState, dependencies=guarded)
     async def journey_state(workflow_id: str, request: Request) -> JourneyState:
         try:
             return await request.app.state.relance.journey_state(workflow_id)
@@ -137,7 +161,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
                 raise NotFound(f"no journey with id '{workflow_id}'") from error
             raise
 
-    @app.post("/v1/journeys/{workflow_id}/cancel", status_code=202)
+    @app.post("/v1/journeys/{workflow_id}/cancel", status_code=202, dependencies=guarded)
     async def cancel(workflow_id: str, body: CancelIn, request: Request) -> CancelAccepted:
         try:
             await request.app.state.relance.cancel_journey(workflow_id, body.reason)
