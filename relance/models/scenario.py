@@ -10,7 +10,6 @@ import hashlib
 import json
 import re
 from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -195,10 +194,3 @@ class Scenario(BaseModel):
                 for m in journey.messages
             ],
         )
-
-
-class MessageKind(StrEnum):
-    """Used by validation to decide which template parts a message needs."""
-
-    EMAIL = "email"
-    SMS = "sms"
