@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 import pytest_asyncio
@@ -21,6 +22,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from relance.api.app import create_app
 from relance.binaries import temporal_cli
 from relance.channels import ChannelProvider
 from relance.channels.memory import CaptureChannel
@@ -186,3 +188,11 @@ def purchase(at: datetime, order: str = "A-1", contact: str = "c-1", **contact_f
         "occurred_at": at.isoformat(),
         "properties": {"order_id": order},
     }
+
+
+@asynccontextmanager
+async def api_client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP API of this stack, served in process (no lifespan: it shares the stack's client)."""
+    app = create_app(stack.settings, stack.relance)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+        yield client

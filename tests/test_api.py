@@ -12,13 +12,12 @@ from sqlalchemy import func, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from relance.api.app import create_app
 from relance.binaries import temporal_cli
 from relance.models.tables import Contact, Event, JourneyRun
 from relance.simulate import time_skipping
 from relance.starter.client import register_search_attributes
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import Stack, running_stack
+from tests.conftest import Stack, api_client, running_stack
 
 pytestmark = pytest.mark.feature("O-04")
 
@@ -27,11 +26,8 @@ pytestmark = pytest.mark.feature("O-04")
 async def api(
     time_env: WorkflowEnvironment, database_url: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Stack]]:
-    async with running_stack(time_env.client, database_url) as stack:
-        app = create_app(stack.settings, stack.relance)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://relance") as client:
-            yield client, stack
+    async with running_stack(time_env.client, database_url) as stack, api_client(stack) as client:
+        yield client, stack
 
 
 async def counts(stack: Stack) -> dict[str, int]:
@@ -185,8 +181,7 @@ async def test_when_temporal_refuses_the_event_is_kept_and_a_retry_starts_its_jo
         dev_server_extra_args=["--log-level", "error"],
     )
     async with env, running_stack(env.client, sqlite_url) as stack:
-        app = create_app(stack.settings, stack.relance)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+        async with api_client(stack) as client:
             payload = body(occurred_at=datetime.now(UTC).isoformat())
             refused = await client.post("/v1/events", json=payload)
             assert refused.status_code == 503
@@ -214,8 +209,7 @@ async def test_api_keys_guard_the_v1_endpoints_but_not_contact_links(
     time_env: WorkflowEnvironment, sqlite_url: str
 ) -> None:
     async with running_stack(time_env.client, sqlite_url, api_keys="k-shop-1, k-club-2") as stack:
-        app = create_app(stack.settings, stack.relance)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
+        async with api_client(stack) as client:
             payload = body(occurred_at=datetime.now(UTC).isoformat())
             missing = await client.post("/v1/events", json=payload)
             assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"

@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.api.app import create_app
 from relance.models.tables import Consent, Delivery
 from relance.simulate import time_skipping
-from tests.conftest import Stack, running_stack
+from tests.conftest import Stack, api_client, running_stack
 
 DAY = timedelta(days=1)
 
@@ -86,8 +84,7 @@ async def test_consent_withdrawn_mid_journey_stops_the_next_marketing_message(
 ) -> None:
     scenarios, templates = club
     async with running_stack(time_env.client, sqlite_url, scenarios, templates_dir=templates) as stack:
-        app = create_app(stack.settings, stack.relance)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as api:
+        async with api_client(stack) as api:
             t0 = await time_env.get_current_time()
             contact = {
                 "external_id": "o-1",

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.api.app import create_app
 from relance.models.tables import DeliveryEvent
 from relance.tracking import PIXEL
-from tests.conftest import purchase, running_stack
+from tests.conftest import api_client, purchase, running_stack
 
 BASE = "https://shop.example"
 
@@ -24,8 +22,7 @@ async def test_opens_and_clicks_are_recorded_and_clicks_redirect(
     async with running_stack(
         time_env.client, sqlite_url, secret_key="tracking-test-secret", public_url=BASE
     ) as stack:
-        app = create_app(stack.settings, stack.relance)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as web:
+        async with api_client(stack) as web:
             t0 = await time_env.get_current_time()
             await stack.relance.send_event(purchase(t0, order="T-1", contact="t-1"))
             await time_env.sleep(timedelta(days=4))

@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.api.app import create_app
 from relance.models.tables import Consent, Contact, Delivery
 from relance.simulate import time_skipping
 from relance.tokens import Signer, TokenError
-from tests.conftest import purchase, running_stack
+from tests.conftest import api_client, purchase, running_stack
 
 SECRET = "a-test-secret-of-some-length"
 
@@ -26,8 +24,7 @@ async def test_marketing_email_carries_a_link_that_unsubscribes_and_stops_the_jo
     async with running_stack(
         time_env.client, sqlite_url, secret_key=SECRET, public_url="https://shop.example"
     ) as stack:
-        app = create_app(stack.settings, stack.relance)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as web:
+        async with api_client(stack) as web:
             t0 = await time_env.get_current_time()
             accepted = await stack.relance.send_event(purchase(t0, order="U-1", contact="u-1"))
             await time_env.sleep(timedelta(days=4))  # the invite is out, the reminder waits
@@ -70,12 +67,11 @@ async def test_forged_tampered_and_expired_links_are_refused(
     time_env: WorkflowEnvironment, sqlite_url: str
 ) -> None:
     async with running_stack(time_env.client, sqlite_url, secret_key=SECRET) as stack:
-        app = create_app(stack.settings, stack.relance)
         await stack.relance.upsert_contact({"external_id": "v-1", "email": "v1@example.com"})
         good = stack.settings.signer().unsubscribe_token("v-1")
         forged = Signer("another-secret-entirely", 3600).unsubscribe_token("v-1")
         tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as web:
+        async with api_client(stack) as web:
             for token in (forged, tampered, "not-a-token"):
                 for method in ("GET", "POST"):
                     answer = await web.request(method, f"/u/{token}")
