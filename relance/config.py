@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     default_time_zone: str = Field(
         "Europe/Paris", description="time zone of contacts without one (SMS hours, calendar days)"
     )
+    pressure_max_per_day: int = Field(
+        1, ge=0, description="marketing messages per contact per local calendar day; 0: no cap"
+    )
+    pressure_arbitration_seconds: float = Field(
+        2.0, ge=0, description="how long messages due together wait for each other to be ranked"
+    )
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

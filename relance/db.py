@@ -42,6 +42,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    # Transactions are begun by _begin_immediate below, not implicitly by the driver.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    # Every transaction takes SQLite's write lock when it starts: a read followed by a
+    # write can then never work on a stale snapshot (nor fail with SQLITE_BUSY_SNAPSHOT),
+    # which is what makes the commercial-pressure count safe with several workers.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def ensure_sqlite_dir(url: str) -> None:
@@ -55,6 +64,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(async_url(url), **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
 
 

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from relance.activities.delivery import DeliveryActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
+from relance.pressure import PressurePolicy
 from relance.scenarios import ScenarioSet
 from relance.starter.registry import scenario_registry
 from relance.templates import TemplateStore
@@ -37,6 +38,7 @@ def build_worker(
         public_url=settings.public_url,
         default_time_zone=settings.default_time_zone,
         tracking=settings.tracking,
+        pressure_policy=PressurePolicy(settings.pressure_max_per_day, settings.pressure_arbitration_seconds),
     )
     return Worker(
         client,

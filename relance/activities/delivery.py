@@ -9,8 +9,9 @@ the row "unconfirmed" instead of sending again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from relance import pressure
 from relance.channels import (
     ChannelProvider,
     OutgoingMessage,
@@ -34,11 +36,13 @@ from relance.models.journey_io import (
     DeliveryRequest,
     DeliveryStatus,
     JourneyEnd,
+    OnPressure,
     Purpose,
     SkipRequest,
     StepOutcome,
 )
 from relance.models.tables import Contact, Delivery, JourneyRun
+from relance.pressure import PressurePolicy, Verdict
 from relance.scenarios import ScenarioError, ScenarioSet
 from relance.sms_hours import next_opening, parse_hour
 from relance.templates import TemplateError, TemplateStore
@@ -71,52 +75,117 @@ class DeliveryActivities:
     default_time_zone: str = "Europe/Paris"  # for contacts without one
     tracking: bool = True  # open pixel and click links in HTML parts
     public_url: str = "http://127.0.0.1:8000"
+    pressure_policy: PressurePolicy = field(default_factory=PressurePolicy)  # D-06 daily cap
 
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
-        key = request.idempotency_key
+        capped = request.step.purpose is Purpose.MARKETING and self.pressure_policy.max_per_day > 0
+        claim_key = f"{request.idempotency_key}#{request.deferrals}"
+        verdict: Verdict | None = None
         async with self.sessions() as session, session.begin():
-            contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
+            if capped:
+                contact = await pressure.lock_contact(session, request.contact)
+            else:
+                contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
             granted = await granted_consents(session, contact.id) if contact else set()
             prepared = self._prepare(request, contact, granted)
-            if isinstance(prepared, Deferral):
-                # The step's own row stays free for the later attempt; the deferral gets its own.
-                deferred = _ledger_values(request, contact, DeliveryStatus.DEFERRED, prepared.reason, None)
-                deferred["idempotency_key"] = f"{key}#deferred{request.deferrals}"
-                await session.execute(insert_ignoring_conflicts(session).values(**deferred))
-                return StepOutcome(
-                    step=request.step.id,
-                    status=DeliveryStatus.DEFERRED,
+            arbitrating = capped and isinstance(prepared, OutgoingMessage) and contact is not None
+            if arbitrating:
+                assert contact is not None
+                verdict = await pressure.register(
+                    session,
+                    self.pressure_policy,
+                    key=claim_key,
+                    contact=contact,
+                    workflow_id=request.workflow_id,
+                    zone=self._zone(contact),
                     at=request.at,
-                    reason=prepared.reason,
-                    until=prepared.until,
+                    priority=request.step.priority,
                 )
-            skip_reason = prepared if isinstance(prepared, str) else None
-            status = DeliveryStatus.SKIPPED if skip_reason else CLAIMED
-            values = _ledger_values(request, contact, status, skip_reason, prepared)
-            # The claim: one statement; the unique key makes it safe under any retry.
-            inserted = await session.scalar(
-                insert_ignoring_conflicts(session).values(**values).returning(Delivery.id)
-            )
-            if inserted is None:
-                row = await self._ledger_row(session, key)
-                assert row is not None
-                if row.status in _FINAL:
-                    return _outcome(row)  # already decided by an earlier attempt
-                if row.status == CLAIMED:
-                    # An earlier attempt called the provider and never came back.
-                    row.status = DeliveryStatus.UNCONFIRMED
-                    row.reason = "the worker stopped during the send; not resent to avoid a duplicate"
-                    row.updated_at = _now()
-                    log.warning("delivery.unconfirmed", key=key)
-                    return _outcome(row)
-                # RETRYING: the provider refused the earlier attempt; claim the row again.
-                row.status, row.reason, row.updated_at = status, skip_reason, _now()
-                row.attempts += 0 if skip_reason else 1
-            if skip_reason:
-                return StepOutcome(step=request.step.id, status=status, at=request.at, reason=skip_reason)
+            decided: StepOutcome | None = None
+            if verdict is not None or not arbitrating:
+                applied = self._apply(verdict, request, prepared, contact)
+                decided = await self._record(session, request, contact, applied)
+        if arbitrating and verdict is None:
+            # Another journey of this contact may have a message due now: let it register.
+            await asyncio.sleep(self.pressure_policy.arbitration_seconds)
+            async with self.sessions() as session, session.begin():
+                contact = await pressure.lock_contact(session, request.contact)
+                verdict = await pressure.decide(session, self.pressure_policy, key=claim_key)
+                applied = self._apply(verdict, request, prepared, contact)
+                decided = await self._record(session, request, contact, applied)
+        if decided is not None:
+            return decided
         assert isinstance(prepared, OutgoingMessage)
-        return await self._send(key, prepared)
+        return await self._send(request.idempotency_key, prepared)
+
+    def _apply(
+        self,
+        verdict: Verdict | None,
+        request: DeliveryRequest,
+        prepared: OutgoingMessage | str | Deferral,
+        contact: Contact | None,
+    ) -> OutgoingMessage | str | Deferral:
+        """The message, or what commercial pressure made of it: dropped or moved to the next day."""
+        if verdict is None or verdict.go:
+            return prepared
+        reason = verdict.reason or "commercial pressure"
+        if request.step.on_pressure is OnPressure.DROP:
+            return f"{reason}: dropped"
+        zone = self._zone(contact)
+        until = pressure.same_time_next_day(request.at, zone)
+        local = until.astimezone(zone).isoformat(timespec="minutes")
+        return Deferral(until=until, reason=f"{reason}: deferred to {local}")
+
+    def _zone(self, contact: Contact | None) -> ZoneInfo:
+        return ZoneInfo((contact.time_zone if contact else None) or self.default_time_zone)
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        request: DeliveryRequest,
+        contact: Contact | None,
+        prepared: OutgoingMessage | str | Deferral,
+    ) -> StepOutcome | None:
+        """Write the decision to the ledger; None when the row is claimed and the message must go."""
+        key = request.idempotency_key
+        if isinstance(prepared, Deferral):
+            # The step's own row stays free for the later attempt; the deferral gets its own.
+            deferred = _ledger_values(request, contact, DeliveryStatus.DEFERRED, prepared.reason, None)
+            deferred["idempotency_key"] = f"{key}#deferred{request.deferrals}"
+            await session.execute(insert_ignoring_conflicts(session).values(**deferred))
+            return StepOutcome(
+                step=request.step.id,
+                status=DeliveryStatus.DEFERRED,
+                at=request.at,
+                reason=prepared.reason,
+                until=prepared.until,
+            )
+        skip_reason = prepared if isinstance(prepared, str) else None
+        status = DeliveryStatus.SKIPPED if skip_reason else CLAIMED
+        values = _ledger_values(request, contact, status, skip_reason, prepared)
+        # The claim: one statement; the unique key makes it safe under any retry.
+        inserted = await session.scalar(
+            insert_ignoring_conflicts(session).values(**values).returning(Delivery.id)
+        )
+        if inserted is None:
+            row = await self._ledger_row(session, key)
+            assert row is not None
+            if row.status in _FINAL:
+                return _outcome(row)  # already decided by an earlier attempt
+            if row.status == CLAIMED:
+                # An earlier attempt called the provider and never came back.
+                row.status = DeliveryStatus.UNCONFIRMED
+                row.reason = "the worker stopped during the send; not resent to avoid a duplicate"
+                row.updated_at = _now()
+                log.warning("delivery.unconfirmed", key=key)
+                return _outcome(row)
+            # RETRYING: the provider refused the earlier attempt; claim the row again.
+            row.status, row.reason, row.updated_at = status, skip_reason, _now()
+            row.attempts += 0 if skip_reason else 1
+        if skip_reason:
+            return StepOutcome(step=request.step.id, status=status, at=request.at, reason=skip_reason)
+        return None
 
     def _prepare(
         self, request: DeliveryRequest, contact: Contact | None, granted: set[tuple[str, str]]
@@ -168,12 +237,13 @@ class DeliveryActivities:
         window = request.step.sms_window
         if request.step.channel is not Channel.SMS or window is None:
             return None
-        zone_name = contact.time_zone or self.default_time_zone
+        zone = self._zone(contact)
+        zone_name = zone.key
         start, end = parse_hour(window[0]), parse_hour(window[1])
-        opening = next_opening(request.at, ZoneInfo(zone_name), start, end)
+        opening = next_opening(request.at, zone, start, end)
         if opening is None:
             return None
-        local = opening.astimezone(ZoneInfo(zone_name)).isoformat(timespec="minutes")
+        local = opening.astimezone(zone).isoformat(timespec="minutes")
         return Deferral(
             until=opening,
             reason=f"outside SMS hours ({window[0]}–{window[1]} {zone_name}): deferred to {local}",

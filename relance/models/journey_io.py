@@ -34,6 +34,13 @@ class Priority(StrEnum):
     LOW = "low"
 
 
+class OnPressure(StrEnum):
+    """What happens to a marketing message that loses its day's slot (commercial pressure)."""
+
+    DEFER = "defer"  # same local time the next day
+    DROP = "drop"
+
+
 class DeliveryStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
@@ -51,6 +58,7 @@ class StepSpec(BaseModel):
     unless: list[str] = Field(default_factory=list)
     purpose: Purpose = Purpose.MARKETING
     priority: Priority = Priority.IMPORTANT
+    on_pressure: OnPressure = OnPressure.DEFER
     enabled: bool = True
     sms_window: tuple[str, str] | None = Field(
         None, description="local (start, end) hours an SMS may go out; None: any hour"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from relance.models.journey_io import Anchor, Channel, JourneySpec, Priority, Purpose, StepSpec
+from relance.models.journey_io import Anchor, Channel, JourneySpec, OnPressure, Priority, Purpose, StepSpec
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$", max_length=64)]
@@ -91,6 +91,10 @@ class Message(BaseModel):
     )
     purpose: Purpose = Purpose.MARKETING
     priority: Priority = Priority.IMPORTANT
+    on_pressure: OnPressure = Field(
+        OnPressure.DEFER,
+        description="marketing only: when the contact's daily cap is used, send the next day or drop",
+    )
     enabled: bool = True
     sms_hours: SmsHours | None = Field(None, description="overrides the scenario's SMS hours")
     ignore_sms_hours: bool = Field(
@@ -186,6 +190,7 @@ class Scenario(BaseModel):
                     unless=list(m.unless),
                     purpose=m.purpose,
                     priority=m.priority,
+                    on_pressure=m.on_pressure,
                     enabled=m.enabled,
                     sms_window=None
                     if m.channel is not Channel.SMS or m.ignore_sms_hours

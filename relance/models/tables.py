@@ -142,3 +142,26 @@ class DeliveryEvent(Base):
     kind: Mapped[str] = mapped_column(String(16), doc="open or click")
     url: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
+
+
+class PressureClaim(Base):
+    """A marketing message asking for one of the contact's daily slots (commercial pressure, D-06).
+
+    ``candidate`` while its arbitration runs, then ``taken`` (counts towards the day's cap)
+    or ``yielded`` (deferred or dropped). Journeys and bulk sends share these rows.
+    """
+
+    __tablename__ = "pressure_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(520), unique=True, doc="delivery key and attempt")
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    day: Mapped[str] = mapped_column(String(10), doc="the contact's local calendar day, YYYY-MM-DD")
+    rank: Mapped[int] = mapped_column(doc="0 very_important, 1 important, 2 low")
+    at: Mapped[datetime] = mapped_column(doc="journey time the message was due")
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, doc="why it yielded")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_pressure_claims_contact_day", "contact_id", "day", "state"),)
