@@ -123,20 +123,22 @@ async def decide(session: AsyncSession, policy: PressurePolicy, *, key: str) -> 
             )
         )
     )
-    taken = sum(c.state == TAKEN for c in claims)
-    ahead = sum(
-        c.state == CANDIDATE
+    taken = [c for c in claims if c.state == TAKEN]
+    ahead = [
+        c
+        for c in claims
+        if c.state == CANDIDATE
         and (c.rank, c.at, c.key) < (mine.rank, mine.at, mine.key)
         and now - c.created_at < STALE_CANDIDATE
-        for c in claims
-    )
-    go = taken + ahead < policy.max_per_day
+    ]
+    go = len(taken) + len(ahead) < policy.max_per_day
     mine.state, mine.updated_at = (TAKEN if go else YIELDED), now
     if not go:
-        if taken >= policy.max_per_day:
-            why = f"daily cap of {policy.max_per_day} marketing message(s) reached on {mine.day}"
+        # Named the same whichever of the rivals committed first, so simulations are repeatable.
+        if any(c.rank < mine.rank for c in taken + ahead):
+            why = f"gave way to a higher-priority message on {mine.day}"
         else:
-            why = f"gave way to a higher-priority message due the same day ({mine.day})"
+            why = f"daily cap of {policy.max_per_day} marketing message(s) reached on {mine.day}"
         mine.reason = f"commercial pressure: {why}"
     await session.flush()
     return Verdict(go=go, reason=mine.reason)

@@ -250,7 +250,18 @@ class Simulation:
     @staticmethod
     async def _timeline(sessions, zones: dict[str, tzinfo]) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
         async with sessions() as session:
-            rows = await session.scalars(select(Delivery).order_by(Delivery.at, Delivery.id))
+            # Decisions made at the same instant are listed in a stable order, not in the
+            # order concurrent activities happened to commit them.
+            rows = await session.scalars(
+                select(Delivery).order_by(
+                    Delivery.at,
+                    Delivery.contact_external_id,
+                    Delivery.scenario,
+                    Delivery.journey,
+                    Delivery.message,
+                    Delivery.id,
+                )
+            )
             entries = []
             for row in rows:
                 # Whole seconds: the test server's clock carries milliseconds of real work.
