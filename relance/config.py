@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     default_time_zone: str = Field(
         "Europe/Paris", description="time zone of contacts without one (SMS hours, calendar days)"
     )
+    ses_topic_arns: str = Field(
+        "", description="comma-separated SNS topics /webhooks/ses accepts; empty: any, once signed"
+    )
+    sns_url_pattern: str = Field(
+        r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/",
+        description="where SNS signing certificates and subscription links may be fetched from",
+    )
     pressure_max_per_day: int = Field(
         1, ge=0, description="marketing messages per contact per local calendar day; 0: no cap"
     )

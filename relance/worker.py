@@ -16,8 +16,9 @@ from relance.scenarios import ScenarioSet
 from relance.starter.registry import scenario_registry
 from relance.templates import TemplateStore
 from relance.workflows.journey import JourneyWorkflow
+from relance.workflows.soft_bounce import SoftBounceWorkflow
 
-WORKFLOWS = [JourneyWorkflow]
+WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow]
 
 
 def build_worker(
@@ -44,6 +45,12 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[delivery.deliver, delivery.skip, delivery.end_journey],
+        activities=[
+            delivery.deliver,
+            delivery.skip,
+            delivery.end_journey,
+            delivery.resend,
+            delivery.end_soft_bounces,
+        ],
         max_concurrent_activities=100,
     )

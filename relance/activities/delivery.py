@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from relance import pressure
+from relance.bounces import RESEND_MARK
 from relance.channels import (
     ChannelProvider,
     OutgoingMessage,
@@ -32,19 +33,24 @@ from relance.channels import (
 )
 from relance.consent import granted_consents, ineligibility
 from relance.models.journey_io import (
+    BounceEnd,
     Channel,
     DeliveryRequest,
     DeliveryStatus,
     JourneyEnd,
     OnPressure,
     Purpose,
+    ResendRequest,
     SkipRequest,
     StepOutcome,
+    StepSpec,
+    TriggerEvent,
 )
-from relance.models.tables import Contact, Delivery, JourneyRun
+from relance.models.tables import Contact, Delivery, Event, JourneyRun
 from relance.pressure import PressurePolicy, Verdict
 from relance.scenarios import ScenarioError, ScenarioSet
 from relance.sms_hours import next_opening, parse_hour
+from relance.starter.ingest import ref_of
 from relance.templates import TemplateError, TemplateStore
 from relance.tokens import Signer
 from relance.tracking import track_html
@@ -79,7 +85,11 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
-        capped = request.step.purpose is Purpose.MARKETING and self.pressure_policy.max_per_day > 0
+        capped = (
+            request.step.purpose is Purpose.MARKETING
+            and self.pressure_policy.max_per_day > 0
+            and not request.resend  # the same message again: its slot is already counted
+        )
         claim_key = f"{request.idempotency_key}#{request.deferrals}"
         verdict: Verdict | None = None
         async with self.sessions() as session, session.begin():
@@ -330,6 +340,56 @@ class DeliveryActivities:
             }
             return [_outcome(rows[key]) for key in keys]
 
+    @activity.defn(name="resend_message")
+    async def resend(self, request: ResendRequest) -> StepOutcome:
+        """Another attempt of a message that soft-bounced, rebuilt from the ledger and its journey."""
+        async with self.sessions() as session:
+            base = await self._ledger_row(session, request.delivery_key)
+            run = await session.get(JourneyRun, base.workflow_id) if base else None
+            event = await session.get(Event, run.trigger_event_id) if run else None
+        if base is None or run is None or event is None:
+            return _not_resent(request, "only journey messages are tried again")
+        step = self._current_step(base.scenario, base.journey, base.message)
+        if step is None:
+            return _not_resent(request, "the message is no longer in the scenario")
+        return await self.deliver(
+            DeliveryRequest(
+                idempotency_key=f"{request.delivery_key}{RESEND_MARK}{request.attempt}",
+                workflow_id=base.workflow_id,
+                scenario=base.scenario,
+                journey=base.journey,
+                version=run.scenario_version,
+                contact=base.contact_external_id,
+                step=step,
+                trigger=TriggerEvent(
+                    event_id=event.id,
+                    type=event.type,
+                    ref=ref_of(run.workflow_id),
+                    occurred_at=event.occurred_at,
+                    properties=dict(event.properties or {}),
+                ),
+                at=request.at,
+                resend=True,
+            )
+        )
+
+    def _current_step(self, scenario_id: str, journey_id: str, message_id: str) -> StepSpec | None:
+        if self.scenarios is None:
+            return None
+        scenario = self.scenarios().get(scenario_id)
+        journey = next((j for j in scenario.journeys if j.id == journey_id), None) if scenario else None
+        if scenario is None or journey is None:
+            return None
+        return next((s for s in scenario.journey_spec(journey).steps if s.id == message_id), None)
+
+    @activity.defn(name="end_soft_bounces")
+    async def end_soft_bounces(self, end: BounceEnd) -> None:
+        async with self.sessions() as session, session.begin():
+            row = await self._ledger_row(session, end.delivery_key)
+            if row is not None:
+                first = (row.reason or "soft bounce").split(";", 1)[0]
+                row.reason, row.updated_at = f"{first}; {end.reason}", _now()
+
     @activity.defn(name="end_journey")
     async def end_journey(self, end: JourneyEnd) -> None:
         async with self.sessions() as session, session.begin():
@@ -342,6 +402,10 @@ class DeliveryActivities:
     @staticmethod
     async def _ledger_row(session: AsyncSession, key: str) -> Delivery | None:
         return await session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
+
+
+def _not_resent(request: ResendRequest, reason: str) -> StepOutcome:
+    return StepOutcome(step=request.delivery_key, status=DeliveryStatus.SKIPPED, at=request.at, reason=reason)
 
 
 @dataclass(frozen=True)

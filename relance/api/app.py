@@ -19,10 +19,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
+from relance.api.webhooks import router as webhooks
 from relance.config import Settings, get_settings
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
 from relance.scenarios import ScenarioError
+from relance.sns import SnsVerifier
 from relance.starter import Relance
 from relance.starter.ingest import IngestError
 
@@ -81,7 +83,12 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     if relance is not None:
         app.state.relance = relance  # usable without the lifespan (in-process ASGI clients)
     app.state.signer = settings.signer()
+    app.state.sns_verifier = SnsVerifier(
+        settings.sns_url_pattern,
+        frozenset(arn.strip() for arn in settings.ses_topic_arns.split(",") if arn.strip()),
+    )
     app.include_router(unsubscribe_pages)
+    app.include_router(webhooks)
     app.include_router(tracking_links)
     keys = [key.strip() for key in settings.api_keys.split(",") if key.strip()]
     bearer = HTTPBearer(auto_error=False, description="one of RELANCE_API_KEYS")

@@ -47,6 +47,7 @@ class DeliveryStatus(StrEnum):
     DEFERRED = "deferred"
     FAILED = "failed"
     UNCONFIRMED = "unconfirmed"
+    BOUNCED = "bounced"  # sent, then reported undeliverable by the provider
 
 
 class StepSpec(BaseModel):
@@ -145,6 +146,7 @@ class DeliveryRequest(BaseModel):
     trigger: TriggerEvent
     at: datetime = Field(description="workflow time of the decision")
     deferrals: int = Field(0, description="how many times this step was deferred already")
+    resend: bool = Field(False, description="another attempt after a soft bounce: not counted again")
 
 
 class SkipRequest(BaseModel):
@@ -163,3 +165,24 @@ class JourneyEnd(BaseModel):
     status: str
     reason: str | None
     at: datetime
+
+
+class SoftBounceInput(BaseModel):
+    delivery_key: str = Field(description="the ledger key of the planned message")
+    first_sent_at: datetime
+
+
+class SoftBounce(BaseModel):
+    delivery_key: str = Field(description="the ledger key of the attempt that bounced")
+    at: datetime
+
+
+class ResendRequest(BaseModel):
+    delivery_key: str
+    attempt: int
+    at: datetime
+
+
+class BounceEnd(BaseModel):
+    delivery_key: str
+    reason: str

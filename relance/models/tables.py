@@ -133,14 +133,20 @@ class Delivery(Base):
 
 
 class DeliveryEvent(Base):
-    """What happened to a sent message afterwards: opened, clicked (bounces and complaints later)."""
+    """What happened to a sent message afterwards: opened, clicked, bounced, complained."""
 
     __tablename__ = "delivery_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_key: Mapped[str] = mapped_column(String(500), index=True, doc="the ledger's idempotency key")
-    kind: Mapped[str] = mapped_column(String(16), doc="open or click")
+    kind: Mapped[str] = mapped_column(
+        String(16), doc="open, click, hard_bounce, soft_bounce, complaint or delivered"
+    )
     url: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text, doc="the provider's words (bounce type, diagnostic)")
+    source_id: Mapped[str | None] = mapped_column(
+        String(200), unique=True, doc="the notification's own id: a repeated one is ignored"
+    )
     at: Mapped[datetime]
 
 

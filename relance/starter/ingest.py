@@ -371,6 +371,10 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
 
 def _apply(contact: Contact, values: dict[str, object], now: datetime) -> None:
     attributes = values.pop("attributes", None)
+    email = values.get("email")
+    if isinstance(email, str) and email.strip().lower() != (contact.email or "").strip().lower():
+        # A new address starts clean; the contact's history stays with them (C-08).
+        contact.email_status = "ok"
     for key, value in values.items():
         setattr(contact, key, value)
     if attributes:
