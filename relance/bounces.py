@@ -148,7 +148,7 @@ async def record(
         base = await session.scalar(
             select(Delivery).where(Delivery.idempotency_key == base_key(delivery.idempotency_key))
         )
-        first_sent_at = (base or delivery).created_at
+        first_sent_at = (base or delivery).at  # the journey clock, which the workflow counts on
         inserted = await session.scalar(
             _insert_event(session)
             .values(
@@ -173,7 +173,7 @@ async def record(
                 # Only the address that bounced: a contact who changed it meanwhile is fine.
                 contact.email_status, contact.updated_at = "hard_bounced", now
         elif feedback.kind is Kind.SOFT_BOUNCE:
-            delivery.status, delivery.reason = "bounced", f"soft bounce ({feedback.detail}); tried again"
+            delivery.status, delivery.reason = "bounced", f"soft bounce ({feedback.detail})"
             if contact is not None and contact.email_status == "ok":
                 contact.email_status = "soft_bounced"
         elif feedback.kind is Kind.COMPLAINT and contact is not None:

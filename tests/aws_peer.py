@@ -6,9 +6,12 @@ import email
 import email.policy
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 import httpx
-from moto.server import ThreadedMotoServer
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 ACCOUNT = "123456789012"  # moto's default account
 

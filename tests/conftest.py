@@ -34,6 +34,7 @@ from relance.starter import Relance
 from relance.templates import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from tests.aws_peer import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -196,3 +197,29 @@ async def api_client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(stack.settings, stack.relance)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoServer]:
+    """moto in server mode, reached over HTTP by real boto3 clients."""
+    from moto.server import ThreadedMotoServer  # imported here: moto is slow to import
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield MotoServer(server, f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    moto.reset()
+    return moto

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -23,29 +21,6 @@ from tests.conftest import free_port, purchase, running_stack
 
 REGION = "eu-west-1"
 SENDER = "shop@example.com"
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield MotoServer(server, f"http://127.0.0.1:{port}")
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def aws(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    moto.reset()
-    return moto
 
 
 def settings(aws: MotoServer, **overrides: str) -> Settings:

@@ -387,8 +387,8 @@ class DeliveryActivities:
         async with self.sessions() as session, session.begin():
             row = await self._ledger_row(session, end.delivery_key)
             if row is not None:
-                first = (row.reason or "soft bounce").split(";", 1)[0]
-                row.reason, row.updated_at = f"{first}; {end.reason}", _now()
+                first = (row.reason or "soft bounce").split(" — ", 1)[0]  # idempotent under retries
+                row.reason, row.updated_at = f"{first} — {end.reason}", _now()
 
     @activity.defn(name="end_journey")
     async def end_journey(self, end: JourneyEnd) -> None:
