@@ -41,6 +41,10 @@ CONTEXT_VARIABLES: Mapping[str, Mapping[str, str]] = {
     "links": {
         "unsubscribe": "signed link that unsubscribes the contact from marketing",
     },
+    "sender": {
+        "name": "who signs: the salesperson of the contact's list (sender: salesperson), else the default",
+        "email": "the sender's address",
+    },
     "message": {
         "id": "id of the message in its journey",
         "scenario": "scenario id",
@@ -408,4 +412,5 @@ def sample_context(
         },
         "message": {"id": message, "scenario": scenario, "journey": journey, "channel": channel},
         "links": {"unsubscribe": "https://example.com/u/SAMPLE-TOKEN"},
+        "sender": {"name": "Léa Dubois", "email": "lea.dubois@example.com"},
     }

@@ -161,7 +161,7 @@ def test_wrong_shapes_and_unknown_keys_say_what_to_write(tmp_path: Path) -> None
         "4: journeys[0].trigger: trigger needs 'key: value' lines under it, not 'purchase', e.g. trigger: {event: purchase}",
         "5: journeys[0].exit_on[0]: an event type uses lowercase letters, digits, '_' and '.', starting with a letter: write 'unsubscribed'",
         "9: journeys[0].messages[0].delay.days: must be 0 or more (got -1)",
-        "10: journeys[0].messages[0].colour: unknown field 'colour': a message has after, channel, delay, enabled, id, ignore_sms_hours, name, on_pressure, priority, purpose, sms_hours, template, unless",
+        "10: journeys[0].messages[0].colour: unknown field 'colour': a message has after, channel, delay, enabled, id, ignore_sms_hours, name, on_pressure, priority, purpose, sender, sms_hours, template, unless",
         "13: journeys[1].messages: the list is empty: add at least one message",
         "14: journeys[1].name: YAML reads this unquoted word as true/false: put it in quotes, e.g. 'no'",
     ]
@@ -297,7 +297,7 @@ def test_unknown_template_variables_fail_validation_with_the_template_line(tmp_p
         f"{scenario}:8: journeys[0].messages[0].template: {templates}/t.txt.j2:3: "
         "unknown variable 'contact.emial': did you mean 'email'?",
         f"{scenario}:8: journeys[0].messages[0].template: {templates}/t.txt.j2:3: "
-        "unknown variable 'coupon'; known: contact, event, links, message "
+        "unknown variable 'coupon'; known: contact, event, links, message, sender "
         "(free-form data: contact.attributes.coupon or event.properties.coupon)",
     ]
 

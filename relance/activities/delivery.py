@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from relance import pressure
+from relance import lists, pressure
 from relance.bounces import RESEND_MARK
 from relance.channels import (
     ChannelProvider,
@@ -41,6 +43,7 @@ from relance.models.journey_io import (
     OnPressure,
     Purpose,
     ResendRequest,
+    Sender,
     SkipRequest,
     StepOutcome,
     StepSpec,
@@ -98,7 +101,12 @@ class DeliveryActivities:
             else:
                 contact = await session.scalar(select(Contact).where(Contact.external_id == request.contact))
             granted = await granted_consents(session, contact.id) if contact else set()
-            prepared = self._prepare(request, contact, granted)
+            salesperson = (
+                await lists.salesperson_of(session, contact.id)
+                if contact and request.step.sender is Sender.SALESPERSON
+                else None
+            )
+            prepared = self._prepare(request, contact, granted, salesperson)
             arbitrating = capped and isinstance(prepared, OutgoingMessage) and contact is not None
             if arbitrating:
                 assert contact is not None
@@ -198,7 +206,11 @@ class DeliveryActivities:
         return None
 
     def _prepare(
-        self, request: DeliveryRequest, contact: Contact | None, granted: set[tuple[str, str]]
+        self,
+        request: DeliveryRequest,
+        contact: Contact | None,
+        granted: set[tuple[str, str]],
+        salesperson: lists.Salesperson | None = None,
     ) -> OutgoingMessage | str | Deferral:
         """The message to send, the reason not to send it, or when to try again."""
         step = request.step
@@ -216,7 +228,15 @@ class DeliveryActivities:
         if not to:
             return f"contact has no {'email address' if step.channel is Channel.EMAIL else 'phone number'}"
         unsubscribe = self._unsubscribe_link(contact)
-        context = _context(request, contact) | {"links": {"unsubscribe": unsubscribe}}
+        # D-10: from and signed by the salesperson of the contact's list, when asked and assigned.
+        sender = (
+            str(Address(salesperson.name, addr_spec=str(salesperson.email))) if salesperson else self.sender
+        )
+        sender_name, sender_email = parseaddr(sender)
+        context = _context(request, contact) | {
+            "links": {"unsubscribe": unsubscribe},
+            "sender": {"name": sender_name, "email": sender_email},
+        }
         try:
             rendered = self.templates.render(step.template, step.channel, context, locale=contact.locale)
         except TemplateError as error:
@@ -236,7 +256,7 @@ class DeliveryActivities:
             channel=step.channel,
             purpose=step.purpose,
             to=to,
-            sender=self.sender,
+            sender=sender,
             subject=rendered.subject,
             text=rendered.text,
             html=html,

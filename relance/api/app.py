@@ -17,10 +17,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.lists import router as list_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.api.webhooks import router as webhooks
 from relance.config import Settings, get_settings
+from relance.lists import ListError
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
 from relance.scenarios import ScenarioError
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'")
 
     guarded = [Depends(api_key)]
+    app.include_router(list_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
@@ -123,6 +126,10 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             message = err["msg"].removeprefix("Value error, ")
             details.append(ErrorDetail(field=_field(err["loc"]), message=message))
         return _error(422, "the request does not match the expected payload", details)
+
+    @app.exception_handler(ListError)
+    async def list_refused(_: Request, exc: ListError) -> JSONResponse:
+        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
 
     @app.exception_handler(IngestError)
     async def refused(_: Request, exc: IngestError) -> JSONResponse:

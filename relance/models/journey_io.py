@@ -41,6 +41,11 @@ class OnPressure(StrEnum):
     DROP = "drop"
 
 
+class Sender(StrEnum):
+    DEFAULT = "default"  # RELANCE_EMAIL_FROM
+    SALESPERSON = "salesperson"  # the salesperson assigned to the contact's list (D-10)
+
+
 class DeliveryStatus(StrEnum):
     SENT = "sent"
     SKIPPED = "skipped"
@@ -60,6 +65,7 @@ class StepSpec(BaseModel):
     purpose: Purpose = Purpose.MARKETING
     priority: Priority = Priority.IMPORTANT
     on_pressure: OnPressure = OnPressure.DEFER
+    sender: Sender = Sender.DEFAULT
     enabled: bool = True
     sms_window: tuple[str, str] | None = Field(
         None, description="local (start, end) hours an SMS may go out; None: any hour"

@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from relance.models.journey_io import Anchor, Channel, JourneySpec, OnPressure, Priority, Purpose, StepSpec
+from relance.models.journey_io import (
+    Anchor,
+    Channel,
+    JourneySpec,
+    OnPressure,
+    Priority,
+    Purpose,
+    Sender,
+    StepSpec,
+)
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$", max_length=64)]
@@ -94,6 +103,10 @@ class Message(BaseModel):
     on_pressure: OnPressure = Field(
         OnPressure.DEFER,
         description="marketing only: when the contact's daily cap is used, send the next day or drop",
+    )
+    sender: Sender = Field(
+        Sender.DEFAULT,
+        description="email only: 'salesperson' sends from and signs as the salesperson of the contact's list",
     )
     enabled: bool = True
     sms_hours: SmsHours | None = Field(None, description="overrides the scenario's SMS hours")
@@ -191,6 +204,7 @@ class Scenario(BaseModel):
                     purpose=m.purpose,
                     priority=m.priority,
                     on_pressure=m.on_pressure,
+                    sender=m.sender,
                     enabled=m.enabled,
                     sms_window=None
                     if m.channel is not Channel.SMS or m.ignore_sms_hours

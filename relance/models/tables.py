@@ -171,3 +171,25 @@ class PressureClaim(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_pressure_claims_contact_day", "contact_id", "day", "state"),)
+
+
+class ContactList(Base):
+    """A named set of contacts (C-05). Archived, never deleted; its members come back with it."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    salesperson_name: Mapped[str | None] = mapped_column(String(200), doc="signs messages to the list (D-10)")
+    salesperson_email: Mapped[str | None] = mapped_column(String(320))
+    archived_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ListMember(Base):
+    __tablename__ = "list_members"
+
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True, index=True)
+    added_at: Mapped[datetime]

@@ -1,0 +1,124 @@
+"""``relance lists``: contact lists from the command line (same rules as ``/v1/lists``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from relance import lists
+from relance.config import get_settings
+from relance.db import create_engine, session_factory
+from relance.lists import ListError, ListIn, ListOut, Salesperson
+
+lists_app = typer.Typer(
+    help="Contact lists: create, add members, assign a salesperson, archive.", no_args_is_help=True
+)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
+    """One transaction: it all happens, or, on an error, nothing does."""
+
+    async def main() -> ListOut:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(main())
+    except ListError as error:
+        err.print(f"[red]error[/red]: {error.field}: {error.message}")
+        raise typer.Exit(1) from None
+    print(json.dumps(result.model_dump(mode="json"), indent=2))
+
+
+def _salesperson(name: str, email: str) -> Salesperson:
+    try:
+        return Salesperson(name=name, email=email)
+    except ValidationError as error:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        err.print(f"[red]error[/red]: salesperson: {problems}")
+        raise typer.Exit(2) from None
+
+
+@lists_app.command("create")
+def create(
+    name: Annotated[str | None, typer.Argument(help="Default: L<unix time>.")] = None,
+    contact: Annotated[
+        list[str] | None, typer.Option("--contact", "-c", help="External id; repeatable.")
+    ] = None,
+) -> None:
+    """Create a list, empty or with the given contacts."""
+
+    async def work(session: AsyncSession) -> ListOut:
+        return await lists.describe(
+            session, await lists.create(session, ListIn(name=name, contacts=contact or []))
+        )
+
+    _run(work)
+
+
+@lists_app.command("add")
+def add(name: str, contacts: Annotated[list[str], typer.Argument(help="External ids.")]) -> None:
+    """Add contacts to a list; an unknown id adds nobody."""
+
+    async def work(session: AsyncSession) -> ListOut:
+        row = await lists.get(session, name)
+        await lists.add_members(session, row, contacts)
+        return await lists.describe(session, row)
+
+    _run(work)
+
+
+@lists_app.command("assign")
+def assign(
+    name: str,
+    salesperson: Annotated[str, typer.Option("--name", help="Who signs messages to this list.")],
+    email: Annotated[str, typer.Option("--email", help="Their address (From of 'sender: salesperson').")],
+) -> None:
+    """Assign the salesperson who signs messages sent to the list's contacts (D-10)."""
+    person = _salesperson(salesperson, email)
+
+    async def work(session: AsyncSession) -> ListOut:
+        row = await lists.get(session, name)
+        lists.assign(row, person)
+        return await lists.describe(session, row)
+
+    _run(work)
+
+
+def _toggle(name: str, change: Callable[[lists.ContactList], None]) -> None:
+    async def work(session: AsyncSession) -> ListOut:
+        row = await lists.get(session, name)
+        change(row)
+        return await lists.describe(session, row)
+
+    _run(work)
+
+
+@lists_app.command("archive")
+def archive(name: str) -> None:
+    """Archive a list (never deleted: its members stay for a reactivation)."""
+    _toggle(name, lists.archive)
+
+
+@lists_app.command("reactivate")
+def reactivate(name: str) -> None:
+    """Bring an archived list back, with its members."""
+    _toggle(name, lists.reactivate)
+
+
+@lists_app.command("show")
+def show(name: str) -> None:
+    """A list's members count, salesperson and state, as JSON."""
+    _toggle(name, lambda row: None)
