@@ -20,6 +20,7 @@ class TokenError(ValueError):
 class UnsubscribeToken:
     contact: str  # external id
     purpose: str
+    delivery: str | None = None  # the message the link came in, for analytics
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,11 @@ class Signer:
         url = data.get("u")
         return TrackingToken(delivery=data["d"], url=url if isinstance(url, str) else None)
 
-    def unsubscribe_token(self, contact: str, purpose: str = "marketing") -> str:
-        return self._unsubscribe.dumps({"c": contact, "p": purpose})
+    def unsubscribe_token(self, contact: str, purpose: str = "marketing", delivery: str | None = None) -> str:
+        payload: dict[str, str] = {"c": contact, "p": purpose}
+        if delivery is not None:
+            payload["d"] = delivery
+        return self._unsubscribe.dumps(payload)
 
     def read_unsubscribe(self, token: str) -> UnsubscribeToken:
         try:
@@ -62,4 +66,9 @@ class Signer:
             raise TokenError("this unsubscribe link is not valid") from None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             raise TokenError("this unsubscribe link is not valid")
-        return UnsubscribeToken(contact=data["c"], purpose=str(data.get("p", "marketing")))
+        delivery = data.get("d")
+        return UnsubscribeToken(
+            contact=data["c"],
+            purpose=str(data.get("p", "marketing")),
+            delivery=delivery if isinstance(delivery, str) else None,
+        )

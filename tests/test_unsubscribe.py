@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import Consent, Contact, Delivery
+from relance.models.tables import Consent, Contact, Delivery, DeliveryEvent
 from relance.simulate import time_skipping
 from relance.tokens import Signer, TokenError
 from tests.conftest import api_client, purchase, running_stack
@@ -49,6 +49,8 @@ async def test_marketing_email_carries_a_link_that_unsubscribes_and_stops_the_jo
                 headers={"content-type": "application/x-www-form-urlencoded"},
             )
             assert done.status_code == 200 and "You are unsubscribed" in done.text
+            again = await web.post(path)  # pressed twice: still one unsubscribe for this message
+            assert again.status_code == 200
 
             async with time_skipping(stack.client):
                 await stack.client.get_workflow_handle(accepted.journeys[0].workflow_id).result()
@@ -60,6 +62,9 @@ async def test_marketing_email_carries_a_link_that_unsubscribes_and_stops_the_jo
                 ("reminder", "skipped", "contact unsubscribed from marketing"),
             ]
             assert consent is not None and (consent.granted, consent.source) == (False, "link")
+            async with stack.sessions() as session:  # counted against the message it came in
+                events = [(e.delivery_key, e.kind) for e in await session.scalars(select(DeliveryEvent))]
+            assert events == [(rows[0].idempotency_key, "unsubscribe")]
 
 
 @pytest.mark.feature("D-03")

@@ -227,7 +227,7 @@ class DeliveryActivities:
         to = contact.email if step.channel is Channel.EMAIL else contact.phone
         if not to:
             return f"contact has no {'email address' if step.channel is Channel.EMAIL else 'phone number'}"
-        unsubscribe = self._unsubscribe_link(contact)
+        unsubscribe = self._unsubscribe_link(contact, request.idempotency_key)
         # D-10: from and signed by the salesperson of the contact's list, when asked and assigned.
         sender = (
             str(Address(salesperson.name, addr_spec=str(salesperson.email))) if salesperson else self.sender
@@ -279,11 +279,12 @@ class DeliveryActivities:
             reason=f"outside SMS hours ({window[0]}–{window[1]} {zone_name}): deferred to {local}",
         )
 
-    def _unsubscribe_link(self, contact: Contact) -> str:
+    def _unsubscribe_link(self, contact: Contact, delivery: str) -> str:
         signer = self.signer
         if signer is None:
             return f"{self.public_url}/u/unavailable"
-        return f"{self.public_url.rstrip('/')}/u/{signer.unsubscribe_token(contact.external_id)}"
+        token = signer.unsubscribe_token(contact.external_id, delivery=delivery)
+        return f"{self.public_url.rstrip('/')}/u/{token}"
 
     def _disabled_now(self, request: DeliveryRequest) -> bool:
         """S-06: a message switched off in the YAML stops going out, even in running journeys."""

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from relance.consent import unsubscribe
 from relance.logs import mask_text
-from relance.models.tables import Contact
+from relance.models.tables import Contact, DeliveryEvent
 from relance.tokens import TokenError
 
 router = APIRouter(include_in_schema=False)
@@ -69,9 +69,20 @@ async def confirmed(token: str, request: Request) -> HTMLResponse:
     contact = await _contact(request, token)
     if isinstance(contact, TokenError):
         return _invalid(contact)
+    delivery = request.app.state.signer.read_unsubscribe(token).delivery
     sessions = request.app.state.relance.ingestor.sessions
+    now = datetime.now(UTC)
     async with sessions() as session, session.begin():
         row = await session.get(Contact, contact.id)
         assert row is not None
-        await unsubscribe(session, row, datetime.now(UTC), source="link")
+        await unsubscribe(session, row, now, source="link")
+        if delivery is not None:
+            # Counted once per message, however often the button is pressed.
+            seen = await session.scalar(
+                select(DeliveryEvent.id).where(
+                    DeliveryEvent.delivery_key == delivery, DeliveryEvent.kind == "unsubscribe"
+                )
+            )
+            if seen is None:
+                session.add(DeliveryEvent(delivery_key=delivery, kind="unsubscribe", at=now))
     return _page("You are unsubscribed", "<p>You will not receive marketing messages any more.</p>")
