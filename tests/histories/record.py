@@ -107,6 +107,54 @@ async def record_deferral() -> None:
                 save(await handle.fetch_history(), "journey_sms_deferred.json")
 
 
+async def record_soft_bounce() -> None:
+    """A message soft-bounced three times: two resends 12 and 24 hours after the first send."""
+    from sqlalchemy import select
+
+    from relance.models.journey_io import SoftBounce, SoftBounceInput
+    from relance.models.tables import Delivery
+    from relance.workflows.soft_bounce import SoftBounceWorkflow
+
+    async with time_skipping_environment() as env:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'r.db'}"
+            upgrade(url)
+            async with running_stack(env.client, url) as stack:
+                t0 = await env.get_current_time()
+                await stack.relance.send_event(
+                    {
+                        "type": "purchase",
+                        "contact": {
+                            "external_id": "h-3",
+                            "email": "h3@example.com",
+                            "consents": {"email": {"marketing": True}},
+                        },
+                        "occurred_at": t0.isoformat(),
+                        "properties": {"order_id": "H-3"},
+                    }
+                )
+                await env.sleep(timedelta(days=3, hours=1))
+                async with stack.sessions() as session:
+                    first = await session.scalar(select(Delivery).where(Delivery.message == "invite"))
+                assert first is not None and first.status == "sent"
+                workflow_id = f"soft-bounce:{first.idempotency_key}"
+                handle = await env.client.start_workflow(
+                    SoftBounceWorkflow.run,
+                    SoftBounceInput(delivery_key=first.idempotency_key, first_sent_at=first.at),
+                    id=workflow_id,
+                    task_queue=stack.settings.task_queue,
+                    start_signal="bounced",
+                    start_signal_args=[SoftBounce(delivery_key=first.idempotency_key, at=first.at)],
+                )
+                for attempt in (2, 3):
+                    await env.sleep(timedelta(hours=12, minutes=5))
+                    key = f"{first.idempotency_key}#resend{attempt}"
+                    await handle.signal("bounced", SoftBounce(delivery_key=key, at=await env.get_current_time()))
+                async with time_skipping(env.client):
+                    assert await handle.result() == "soft-bounced 3 times within 24 hours: no more attempts"
+                save(await handle.fetch_history(), "soft_bounce_three_attempts.json")
+
+
 def save(history: WorkflowHistory, name: str) -> None:
     target = HERE / name
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
@@ -114,8 +162,10 @@ def save(history: WorkflowHistory, name: str) -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["referral", "deferral"]
+    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce"]
     if "referral" in which:
         asyncio.run(record())
     if "deferral" in which:
         asyncio.run(record_deferral())
+    if "soft_bounce" in which:
+        asyncio.run(record_soft_bounce())
