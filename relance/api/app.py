@@ -17,7 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
+from relance.api.segments import router as segment_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.api.webhooks import router as webhooks
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
 
     guarded = [Depends(api_key)]
     app.include_router(list_routes, dependencies=guarded)
+    app.include_router(import_routes, dependencies=guarded)
+    app.include_router(segment_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
