@@ -4,7 +4,8 @@ A marketing message about to go out asks for one of the contact's slots for
 that calendar day (in the contact's time zone). Messages due at the same time
 compete: when another journey of the contact is running, the message registers
 as a candidate and waits a short arbitration window; then the candidates are
-ranked by priority (very_important > important > low), then due time. Those
+ranked by priority (very_important > important > low), ties broken by message key
+so the outcome is repeatable. Those
 that fit under the cap go; the others are deferred to the next day or dropped,
 as their message says. Transactional and legal messages never ask.
 
@@ -128,7 +129,8 @@ async def decide(session: AsyncSession, policy: PressurePolicy, *, key: str) -> 
         c
         for c in claims
         if c.state == CANDIDATE
-        and (c.rank, c.at, c.key) < (mine.rank, mine.at, mine.key)
+        # Not the due time: rivals due "together" differ by milliseconds of scheduling.
+        and (c.rank, c.key) < (mine.rank, mine.key)
         and now - c.created_at < STALE_CANDIDATE
     ]
     go = len(taken) + len(ahead) < policy.max_per_day

@@ -250,17 +250,19 @@ class Simulation:
     @staticmethod
     async def _timeline(sessions, zones: dict[str, tzinfo]) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
         async with sessions() as session:
-            # Decisions made at the same instant are listed in a stable order, not in the
-            # order concurrent activities happened to commit them.
-            rows = await session.scalars(
-                select(Delivery).order_by(
-                    Delivery.at,
-                    Delivery.contact_external_id,
-                    Delivery.scenario,
-                    Delivery.journey,
-                    Delivery.message,
-                    Delivery.id,
-                )
+            rows = sorted(
+                await session.scalars(select(Delivery)),
+                # Decisions made in the same second are listed in a stable order, not in the
+                # order concurrent activities happened to commit them (whole seconds: the test
+                # server's clock carries milliseconds of real work).
+                key=lambda r: (
+                    _round_second(r.at),
+                    r.contact_external_id,
+                    r.scenario,
+                    r.journey,
+                    r.message,
+                    r.id,
+                ),
             )
             entries = []
             for row in rows:

@@ -114,7 +114,7 @@ def test_one_marketing_message_a_day_the_most_important_first(tmp_path: Path) ->
 def test_the_daily_cap_is_a_setting(tmp_path: Path) -> None:
     timeline = simulate(tmp_path, {"RELANCE_PRESSURE_MAX_PER_DAY": "2"})
     by_message = {(m, s) for m, _, s, _, _ in timeline}
-    # Two slots: the very important offer, then the first of the two low ones by due time and name.
+    # Two slots: the very important offer, then the first of the two low ones by name (survey).
     assert by_message == {("receipt", "sent"), ("offer", "sent"), ("survey", "sent"), ("thanks", "deferred"),
                           ("thanks", "sent")}  # fmt: skip
 
