@@ -10,13 +10,13 @@ import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.models.tables import Contact, ContactList, ListMember
 
-__all__ = ["ContactList", "ListError", "ListIn", "ListOut", "MembersIn", "Salesperson"]
+__all__ = ["ContactList", "ListError", "ListIn", "ListOut", "MembersIn", "MergeIn", "Salesperson"]
 
 
 class ListError(ValueError):
@@ -48,6 +48,13 @@ class MembersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contacts: list[str] = Field(min_length=1, description="external ids")
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] = Field(min_length=2, description="names of the lists to merge")
+    name: str | None = Field(None, min_length=1, max_length=200, description="default: L<unix time>")
 
 
 class ListOut(BaseModel):
@@ -104,6 +111,26 @@ async def add_members(session: AsyncSession, row: ContactList, external_ids: lis
         )
     row.updated_at = now
     return len(found)
+
+
+async def merge(session: AsyncSession, data: MergeIn) -> ContactList:
+    """A new list holding every member of the sources, once; the sources are left as they are."""
+    sources = [await get(session, name) for name in dict.fromkeys(data.sources)]
+    target = await create(session, ListIn(name=data.name))
+    now = datetime.now(UTC)
+    members = (
+        select(ListMember.contact_id)
+        .where(ListMember.list_id.in_([s.id for s in sources]))
+        .distinct()
+        .subquery()
+    )
+    await session.execute(
+        ListMember.__table__.insert().from_select(
+            ["list_id", "contact_id", "added_at"],
+            select(literal(target.id), members.c.contact_id, literal(now, type_=ListMember.added_at.type)),
+        )
+    )
+    return target
 
 
 def assign(row: ContactList, salesperson: Salesperson | None) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from relance import lists
 from relance.config import get_settings
 from relance.db import create_engine, session_factory
-from relance.lists import ListError, ListIn, ListOut, Salesperson
+from relance.lists import ListError, ListIn, ListOut, MergeIn, Salesperson
 
 lists_app = typer.Typer(
     help="Contact lists: create, add members, assign a salesperson, archive.", no_args_is_help=True
@@ -76,6 +76,26 @@ def add(name: str, contacts: Annotated[list[str], typer.Argument(help="External 
         row = await lists.get(session, name)
         await lists.add_members(session, row, contacts)
         return await lists.describe(session, row)
+
+    _run(work)
+
+
+@lists_app.command("merge")
+def merge(
+    sources: Annotated[list[str], typer.Argument(help="Names of the lists to merge (two or more).")],
+    into: Annotated[
+        str | None, typer.Option("--into", help="Name of the new list; default L<unix time>.")
+    ] = None,
+) -> None:
+    """A new list with the members of the given lists, once each; the sources stay as they are."""
+    try:
+        data = MergeIn(sources=sources, name=into)
+    except ValidationError:
+        err.print("[red]error[/red]: sources: give two lists or more")
+        raise typer.Exit(2) from None
+
+    async def work(session: AsyncSession) -> ListOut:
+        return await lists.describe(session, await lists.merge(session, data))
 
     _run(work)
 

@@ -122,6 +122,17 @@ async def test_lists_are_archived_never_deleted_and_refuse_bad_requests(
         async with stack.sessions() as session:
             assert await session.scalar(select(func.count()).select_from(ListMember)) == 1
 
+        await http.post("/v1/contacts", json={"external_id": "bob", "email": "bob@example.com"})
+        await http.post("/v1/lists", json={"name": "Lyon", "contacts": ["ana", "bob"]})
+        merged = await http.post("/v1/lists/merge", json={"sources": ["VIP", "Lyon"], "name": "All"})
+        assert merged.status_code == 201, merged.text
+        assert merged.json()["members"] == 2  # ana is in both: once
+        assert (await http.get("/v1/lists/VIP")).json()["members"] == 1  # sources are left alone
+        one = await http.post("/v1/lists/merge", json={"sources": ["VIP"]})
+        assert one.status_code == 422 and one.json()["details"][0]["field"] == "sources"
+        ghost = await http.post("/v1/lists/merge", json={"sources": ["VIP", "Ghost"]})
+        assert ghost.status_code == 404 and ghost.json()["error"] == "no list named 'Ghost'"
+
 
 @pytest.mark.feature("D-10")
 def test_lists_from_the_command_line(sqlite_url: str) -> None:
@@ -141,4 +152,8 @@ def test_lists_from_the_command_line(sqlite_url: str) -> None:
     wrong = relance("lists", "assign", "Lyon", "--name", "Léa", "--email", "lea-at-shop")
     assert wrong.returncode == 2 and "salesperson: email:" in wrong.stderr
     assert json.loads(relance("lists", "archive", "Lyon").stdout)["archived"] is True
+    relance("lists", "create", "Paris")
+    merged = relance("lists", "merge", "Lyon", "Paris", "--into", "France")
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout)["name"] == "France"
     assert relance("lists", "show", "Nope").returncode == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from relance import lists
-from relance.lists import ListIn, ListOut, MembersIn, Salesperson
+from relance.lists import ListIn, ListOut, MembersIn, MergeIn, Salesperson
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 
@@ -19,6 +19,12 @@ async def create_list(body: ListIn, request: Request) -> ListOut:
     async with _sessions(request)() as session, session.begin():
         row = await lists.create(session, body)
         return await lists.describe(session, row)
+
+
+@router.post("/merge", status_code=201, summary="A new list with the members of several lists, once each")
+async def merge_lists(body: MergeIn, request: Request) -> ListOut:
+    async with _sessions(request)() as session, session.begin():
+        return await lists.describe(session, await lists.merge(session, body))
 
 
 @router.get("/{name}", summary="A list: members, salesperson, archived or not")
