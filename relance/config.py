@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     pressure_arbitration_seconds: float = Field(
         2.0, ge=0, description="how long messages due together wait for each other to be ranked"
     )
+    import_event: str = Field("", description="event sent to each new imported contact (C-02); empty: none")
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

@@ -7,18 +7,21 @@ upsert, inside one transaction (or one per batch with ``batch_size``).
 
 from __future__ import annotations
 
-from relance.importer.errors import ImportFileError, Problem
+from relance.importer.errors import ImportFileError, Problem, SetupError
 from relance.importer.options import ImportOptions
 from relance.importer.report import ImportReport, Rejection
-from relance.importer.run import NewContact, import_csv, preview_rows
+from relance.importer.run import NewContact, Prepared, import_csv, prepare, preview_rows
 
 __all__ = [
     "ImportFileError",
     "ImportOptions",
     "ImportReport",
     "NewContact",
+    "Prepared",
     "Problem",
     "Rejection",
+    "SetupError",
     "import_csv",
+    "prepare",
     "preview_rows",
 ]

@@ -23,3 +23,7 @@ class ImportFileError(ValueError):
         self.message = message
         self.line = line
         self.problems = problems or []
+
+
+class SetupError(RuntimeError):
+    """The import cannot start as configured (Temporal unreachable, unknown import event): nothing written."""
