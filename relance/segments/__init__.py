@@ -1,1 +1,55 @@
-"""Dynamic segments: criteria compiled to SQLAlchemy Core (C-06, C-07), default filters (C-04)."""
+"""Dynamic segments: criteria compiled to SQLAlchemy Core (C-06, C-07), default filters (C-04),
+lead scoring (C-09).
+
+``audience(spec, now)`` is the entry point for other code: one ``SELECT contacts.id`` statement,
+usable inside ``INSERT … SELECT``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select
+
+from relance.segments.builtins import BUILTINS, builtin, is_builtin
+from relance.segments.compile import contact_ids
+from relance.segments.load import SegmentError, SegmentProblem, load, parse
+from relance.segments.model import Criteria, Segment
+
+__all__ = [
+    "BUILTINS",
+    "Criteria",
+    "Segment",
+    "SegmentError",
+    "SegmentProblem",
+    "audience",
+    "builtin",
+    "load",
+    "parse",
+    "resolve",
+]
+
+Spec = Segment | dict[str, Any] | list[Any] | str | Path
+
+
+def resolve(spec: Spec) -> Segment:
+    """A segment from a Segment, plain data, a default filter's name, or a file path."""
+    if isinstance(spec, Segment):
+        return spec
+    if isinstance(spec, dict | list):
+        return parse(spec, source="segment")
+    if isinstance(spec, Path):
+        return load(spec)
+    if is_builtin(spec) or not spec.endswith((".yaml", ".yml", ".json")):
+        return builtin(spec)
+    return load(Path(spec))
+
+
+def audience(spec: Spec, now: datetime) -> Select[tuple[int]]:
+    """``SELECT contacts.id`` of the segment at ``now`` (a timezone-aware reference time).
+
+    ``spec`` is a Segment, criteria as data, a default filter's name or a segment file.
+    """
+    return contact_ids(resolve(spec), now)
