@@ -110,6 +110,8 @@ def _rows(
         try:
             yield record, checker.check(record.line, fields)
         except Rejected as rejected:
+            if not any(f.strip() for f in fields):
+                continue  # separators only (;;;;): a blank line too
             yield record, Rejection(record.line, str(rejected))
 
 
