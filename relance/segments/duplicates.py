@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Subquery, func, literal, or_, select
 
 from relance.models.tables import Contact
 
@@ -44,23 +44,37 @@ def normalise_name(first: str | None, last: str | None) -> str | None:
     return text
 
 
-def _name_key() -> ColumnElement[Any]:
-    expr: ColumnElement[Any] = Contact.first_name + Contact.last_name  # NULL when a name is missing
-    for accented, plain in ACCENTS.items():
-        expr = func.replace(expr, literal(accented), literal(plain))
-    expr = func.lower(expr)
-    for sep in SEPARATORS:
-        expr = func.replace(expr, literal(sep), literal(""))
+_CHUNK = 12  # replacements per level: SQLite's parser overflows on ~70 nested calls
+
+
+def _replaced(expr: ColumnElement[Any], pairs: list[tuple[str, str]]) -> ColumnElement[Any]:
+    for old, new in pairs:
+        expr = func.replace(expr, literal(old), literal(new))
     return expr
+
+
+def _name_keys() -> Subquery:
+    """``(id, email_key, name_key)`` of every contact; the name key is built over nested subqueries."""
+    pairs = list(ACCENTS.items())
+    raw: ColumnElement[Any] = Contact.first_name + Contact.last_name  # NULL when a name is missing
+    level = select(
+        Contact.id.label("id"),
+        func.lower(Contact.email).label("email_key"),
+        _replaced(raw, pairs[:_CHUNK]).label("name_key"),
+    ).subquery()
+    rest = pairs[_CHUNK:]
+    while rest:
+        chunk, rest = rest[:_CHUNK], rest[_CHUNK:]
+        key = _replaced(level.c.name_key, chunk)
+        if not rest:
+            key = _replaced(func.lower(key), [(sep, "") for sep in SEPARATORS])
+        level = select(level.c.id, level.c.email_key, key.label("name_key")).subquery()
+    return level.alias("keys")
 
 
 def duplicate_ids() -> Select[tuple[int]]:
     """Ids of contacts sharing their email or their normalised name with another contact."""
-    keys = select(
-        Contact.id.label("id"),
-        func.lower(Contact.email).label("email_key"),
-        _name_key().label("name_key"),
-    ).subquery("keys")
+    keys = _name_keys()
     # grouped on the subquery's columns: PostgreSQL would not see two bound copies as one expression
     emails = select(keys.c.email_key).where(keys.c.email_key.is_not(None)).group_by(keys.c.email_key)
     names = select(keys.c.name_key).where(keys.c.name_key != "").group_by(keys.c.name_key)

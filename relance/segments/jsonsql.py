@@ -37,21 +37,25 @@ class _JsonRead(FunctionElement[Any]):
 
 
 class json_kind(_JsonRead):
+    inherit_cache = True
     type = String()
     name = "json_kind"
 
 
 class json_text(_JsonRead):
+    inherit_cache = True
     type = String()
     name = "json_text"
 
 
 class json_number(_JsonRead):
+    inherit_cache = True
     type = Float()
     name = "json_number"
 
 
 class json_array_has(_JsonRead):
+    inherit_cache = True
     type = Boolean()
     name = "json_array_has"
 

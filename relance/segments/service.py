@@ -32,7 +32,7 @@ async def check(session: AsyncSession, segment: Segment) -> None:
     wanted = [(i, name) for i, c in enumerate(segment.criteria) for name in (c.list_ or [])]
     if not wanted:
         return
-    known = dict((await session.execute(select(ContactList.name, ContactList.archived_at))).tuples().all())
+    known = dict((await session.execute(select(ContactList.name, ContactList.archived_at))).all())
     problems = []
     for index, name in wanted:
         field = f"[{index}].list" if len(segment.criteria) > 1 else "list"
@@ -89,7 +89,7 @@ async def show(session: AsyncSession, segment: Segment, now: datetime, limit: in
     """The first contacts of the segment: best scores first when it is about scores, else oldest first."""
     await check(session, segment)
     rows = await session.execute(_listing(segment, now, limit))
-    return [Shown(e, m, None if s is None else int(s)) for e, m, s in rows.tuples()]
+    return [Shown(e, m, None if s is None else int(s)) for e, m, s in rows]
 
 
 async def snapshot(session: AsyncSession, segment: Segment, now: datetime, name: str | None) -> ContactList:

@@ -1,0 +1,419 @@
+"""Dynamic segments (C-06), the criteria catalog (C-07), default filters (C-04), lead scoring (C-09).
+
+Every criterion runs on SQLite and on PostgreSQL against the same population, which is
+written through the product's own paths (contact upsert, unsubscribe, list API functions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import pytest_asyncio
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from relance import lists
+from relance.consent import unsubscribe
+from relance.db import create_engine, session_factory, sync_url
+from relance.lists import ListIn
+from relance.migrate import upgrade
+from relance.models.events import ContactIn
+from relance.models.tables import Contact, ContactList, Delivery, DeliveryEvent, Event, ListMember
+from relance.segments import SegmentError, audience, load, parse
+from relance.segments import service as segment_service
+from relance.segments.duplicates import normalise_name
+from relance.starter.ingest import upsert_contact
+from tests.conftest import PG_ADMIN_URL, _postgres_reachable, api_client, running_stack
+
+NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
+DATA = Path(__file__).parent / "data" / "segments"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "segments"
+
+
+def ago(days: float = 0, hours: float = 0) -> datetime:
+    return NOW - timedelta(days=days, hours=hours)
+
+
+# -- the population --------------------------------------------------------------------------
+
+PEOPLE: dict[str, dict[str, Any]] = {
+    "ana": {
+        "email": "ana@example.com", "first_name": "Ana", "last_name": "Lopez", "last_purchase_at": ago(10),
+        "attributes": {"club": "A", "status": "client", "civility": "mrs", "birth_date": "1990-06-15",
+                       "subscriptions": ["annual"], "packs": ["ten"], "creation_channel": "online",
+                       "badge": "B-1", "followed": True, "contact_method": "phone", "level": 5, "plan": "gold"},
+    },
+    "bob": {
+        "email": "bob@example.com", "first_name": "Bob", "last_name": "Stone", "last_purchase_at": ago(100),
+        "attributes": {"club": "B", "status": "prospect", "civility": "mr", "birth_date": "1990-06-16",
+                       "subscriptions": ["annual", "option"], "packs": [], "creation_channel": "kiosk",
+                       "badge": "", "contact_method": "chat", "level": "5"},
+    },
+    "cy": {
+        "email": "cy@example.com", "first_name": "Cy", "last_name": "Young",
+        "attributes": {"club": "C", "status": "client", "civility": "miss", "birth_date": "2000-02-29",
+                       "packs": ["ten", "option"], "creation_channel": "import", "badge": 7, "followed": False,
+                       "contact_method": "salon", "level": 12.5},
+    },
+    "dan": {"email": "dan@example.com", "attributes": {"club": 12, "status": None, "vip": True}},
+    "eve": {"email": "eve@example.com",
+            "attributes": {"subscriptions": "annual", "birth_date": "unknown", "status": ["client"]}},
+    "fay": {"email": "Fay.Doe@example.com", "first_name": "Fay", "last_name": "Doe"},
+    "fay2": {"email": "fay.doe@example.com", "first_name": "Faye", "last_name": "Dough"},
+    "gus": {"email": "gus@example.com", "first_name": "Élodie", "last_name": "Martin-Roux"},
+    "hal": {"email": "hal@example.com", "first_name": "elodie", "last_name": "martin  roux"},
+}  # fmt: skip
+EVERYONE = set(PEOPLE)
+
+# (contact, type, when, properties)
+EVENTS: list[tuple[str, str, datetime, dict[str, Any]]] = [
+    *[("ana", "visit", ago(d), {}) for d in (1, 5, 14)],
+    *[("bob", "visit", ago(d), {}) for d in (1, 2, 20)],
+    ("cy", "visit", ago(15), {}),  # exactly on the window's edge: counted
+    ("cy", "visit", ago(3), {}),
+    ("cy", "visit", ago(4), {}),
+    ("cy", "visit", NOW + timedelta(hours=1), {}),  # after the reference time: not counted
+    ("ana", "booking", ago(2), {"activity": "yoga"}),
+    ("ana", "booking", ago(10), {"activity": "yoga"}),
+    ("bob", "booking", ago(3), {"activity": "pilates"}),
+    ("cy", "booking", ago(40), {"activity": "yoga"}),
+    ("cy", "booking", ago(5), {"activity": "pilates"}),
+    ("cy", "booking", ago(6), {"activity": "boxing"}),
+    ("ana", "payment_rejected", ago(20), {"group": "insufficient_funds"}),
+    ("ana", "payment_rejected", ago(10), {"group": "insufficient_funds"}),
+    ("bob", "payment_rejected", ago(30), {"group": "insufficient_funds"}),
+    ("bob", "payment_accepted", ago(20), {"group": "insufficient_funds"}),
+    ("bob", "payment_rejected", ago(10), {"group": "insufficient_funds"}),
+    ("bob", "payment_rejected", ago(5), {"group": "non_iso"}),
+    ("cy", "payment_accepted", ago(3), {"group": "insufficient_funds"}),
+    ("dan", "payment_accepted", ago(40), {"group": "insufficient_funds"}),
+    *[("dan", "payment_rejected", ago(d), {"group": "insufficient_funds"}) for d in (30, 20, 10)],
+    ("eve", "payment_rejected", ago(10), {"group": "non_iso"}),
+    ("eve", "payment_rejected", ago(9), {"group": "non_iso"}),
+    ("eve", "payment_rejected", ago(8), {"group": "technical"}),
+    ("hal", "payment_rejected", ago(7), {"group": "insufficient_funds"}),
+    ("hal", "payment_accepted", ago(7), {"group": "insufficient_funds"}),  # same instant: accepted wins
+    # lead scoring (form 10, click 3, page_visit 1)
+    ("ana", "form", ago(1), {}),
+    *[("bob", "page_visit", ago(d), {}) for d in (1, 2, 3)],
+    ("cy", "click", ago(1), {}),
+    ("dan", "form", ago(3), {}),
+    ("dan", "form", ago(2), {}),
+]
+
+
+@dataclass
+class Population:
+    url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    ids: dict[int, str]
+
+    async def members(self, spec: Any, now: datetime = NOW) -> set[str]:
+        segment = spec if not isinstance(spec, dict | list) else parse(spec, "test")
+        async with self.sessions() as session:
+            found = (await session.scalars(audience(segment, now))).all()
+        return {self.ids[i] for i in found}
+
+
+async def _populate(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str]:
+    ids: dict[str, int] = {}
+    async with sessions() as session, session.begin():
+        for external_id, fields in PEOPLE.items():
+            contact, _ = await upsert_contact(session, ContactIn(external_id=external_id, **fields))
+            ids[external_id] = contact.id
+        dan = await session.get(Contact, ids["dan"])
+        assert dan is not None
+        await unsubscribe(session, dan, ago(1), source="link")
+        dan.email_status = "soft_bounced"  # as a soft bounce notification leaves it
+        eve = await session.get(Contact, ids["eve"])
+        assert eve is not None
+        eve.email_status = "hard_bounced"
+        session.add_all(
+            Event(type=t, contact_id=ids[who], occurred_at=at, properties=props) for who, t, at, props in EVENTS
+        )
+        # a click on a message relance sent to Bob (3 points) and an open for Fay (none)
+        for key, who, kind in (("d-bob", "bob", "click"), ("d-fay", "fay", "open")):
+            session.add(
+                Delivery(idempotency_key=key, workflow_id=f"w-{who}", scenario="s", journey="j", message="m",
+                         channel="email", contact_id=ids[who], contact_external_id=who, status="sent", at=ago(1))
+            )  # fmt: skip
+            session.add(DeliveryEvent(delivery_key=key, kind=kind, at=ago(1)))
+        await lists.create(session, ListIn(name="Lyon", contacts=["ana", "bob"]))
+        old = await lists.create(session, ListIn(name="Old", contacts=["cy"]))
+        lists.archive(old)
+    return {v: k for k, v in ids.items()}
+
+
+def _fresh_database(kind: str, tmp: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp / 'segments.db'}"
+        upgrade(url)
+        yield url
+        return
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} under CI=true: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"relance_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=BACKENDS)
+async def people(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Population]:
+    """One database of each kind holding PEOPLE and EVENTS, shared by the read-only tests."""
+    databases = _fresh_database(request.param, tmp_path_factory.mktemp("segments"))
+    url = next(databases)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    try:
+        yield Population(url, engine, sessions, await _populate(sessions))
+    finally:
+        await engine.dispose()
+        databases.close()
+
+
+# -- the catalog (C-07) ----------------------------------------------------------------------
+
+CATALOG: list[tuple[str, Any, set[str]]] = [
+    ("club", {"club": ["A", "B"]}, {"ana", "bob"}),
+    ("club: numbers are not text", {"club": "12"}, set()),
+    ("status", {"status": "client"}, {"ana", "cy"}),
+    ("civility", {"civility": ["mrs", "miss"]}, {"ana", "cy"}),
+    ("age: birthday today counts", {"age": {"min": 35}}, {"ana"}),
+    ("age: max", {"age": {"max": 34}}, {"bob", "cy"}),
+    ("age: range", {"age": {"min": 25, "max": 34}}, {"bob", "cy"}),
+    ("subscriptions or packs", {"subscriptions_or_packs": ["option"]}, {"bob", "cy"}),
+    ("subscriptions or packs: arrays only", {"subscriptions_or_packs": ["ten", "annual"]}, {"ana", "bob", "cy"}),
+    ("subscriptions and packs", {"subscriptions_and_packs": ["annual", "ten"]}, {"ana"}),
+    ("subscriptions and packs: both subscriptions", {"subscriptions_and_packs": ["option", "annual"]}, {"bob"}),
+    ("creation channel", {"creation_channel": ["online", "import"]}, {"ana", "cy"}),
+    ("visits >= 3 in 15 days", {"visits": {"min": 3, "days": 15}}, {"ana", "cy"}),
+    ("visits: none in 15 days", {"visits": {"max": 0, "days": 15}}, EVERYONE - {"ana", "bob", "cy"}),
+    ("visits: between", {"visits": {"min": 1, "max": 2, "days": 15}}, {"bob"}),
+    ("bookings in a period", {"bookings": {"min": 2, "days": 30}}, {"ana", "cy"}),
+    ("bookings of activities", {"bookings": {"min": 1, "days": 30, "activities": ["yoga"]}}, {"ana"}),
+    ("bookings: none", {"bookings": {"max": 0, "days": 30}}, EVERYONE - {"ana", "bob", "cy"}),
+    ("bookings between dates", {"bookings": {"min": 1, "from": "2025-05-01", "to": "2025-05-06"}}, {"cy"}),
+    ("rejection group", {"rejection_group": "non_iso"}, {"bob", "eve"}),
+    ("rejection group: several", {"rejection_group": ["insufficient_funds", "technical"]}, {"ana", "bob", "dan", "eve", "hal"}),
+    ("consecutive rejections", {"consecutive_rejections": {"group": "insufficient_funds", "min": 2}}, {"ana", "dan"}),
+    ("consecutive rejections: 3", {"consecutive_rejections": {"group": "insufficient_funds", "min": 3}}, {"dan"}),
+    ("consecutive rejections: since the last acceptance", {"consecutive_rejections": {"group": "insufficient_funds", "min": 1}}, {"ana", "bob", "dan"}),
+    ("consecutive rejections: per group", {"consecutive_rejections": {"group": ["non_iso", "technical"], "min": 2}}, {"eve"}),
+    ("purchase in the last days", {"purchase": {"days": 30}}, {"ana"}),
+    ("purchase between dates", {"purchase": {"from": "2025-03-01", "to": "2025-03-07"}}, {"bob"}),
+    ("badge: has one", {"badge": True}, {"ana", "cy"}),
+    ("badge: has none", {"badge": False}, EVERYONE - {"ana", "cy"}),
+    ("badge: one of", {"badge": ["B-1", "B-2"]}, {"ana"}),
+    ("custom attribute: equals text", {"attributes": {"plan": "gold"}}, {"ana"}),
+    ("custom attribute: equals a number", {"attributes": {"level": 5}}, {"ana"}),
+    ("custom attribute: text is not a number", {"attributes": {"level": "5"}}, {"bob"}),
+    ("custom attribute: one of", {"attributes": {"level": [5, "5"]}}, {"ana", "bob"}),
+    ("custom attribute: boolean", {"attributes": {"vip": True}}, {"dan"}),
+    ("custom attribute: exists", {"attributes": {"plan": {"exists": True}}}, {"ana"}),
+    ("custom attribute: absent or null", {"attributes": {"status": {"exists": False}}}, {"dan", "fay", "fay2", "gus", "hal"}),
+    ("custom attribute: comparison", {"attributes": {"level": {"gt": 5}}}, {"cy"}),
+    ("custom attribute: range", {"attributes": {"level": {"gte": 5, "lt": 13}}}, {"ana", "cy"}),
+    ("list: active list", {"list": "Lyon"}, {"ana", "bob"}),
+    ("email status", {"email_status": ["soft_bounced", "hard_bounced"]}, {"dan", "eve"}),
+]  # fmt: skip
+
+
+@pytest.mark.feature("C-07")
+@pytest.mark.parametrize(("spec", "expected"), [c[1:] for c in CATALOG], ids=[c[0] for c in CATALOG])
+async def test_each_criterion_of_the_catalog(people: Population, spec: dict[str, Any], expected: set[str]) -> None:
+    assert await people.members(spec) == expected
+
+
+@pytest.mark.feature("C-07")
+async def test_age_of_someone_born_on_29_february(people: Population) -> None:
+    # whole years, birthday rule: 25 on 1 March 2025, still 24 on 28 February
+    spec = {"age": {"min": 25, "max": 25}}
+    assert await people.members(spec, datetime(2025, 2, 28, 23, tzinfo=UTC)) == set()
+    assert await people.members(spec, datetime(2025, 3, 1, tzinfo=UTC)) == {"cy"}
+    assert await people.members(spec, datetime(2024, 2, 29, tzinfo=UTC)) == set()  # 24 that day
+
+
+# -- AND / OR (C-06) -------------------------------------------------------------------------
+
+
+@pytest.mark.feature("C-06")
+async def test_and_across_criteria_or_within_one(people: Population) -> None:
+    # 002 §1.3: club A OR C, AND status client, AND 3 visits in 15 days
+    assert await people.members({"club": ["A", "C"]}) == {"ana", "cy"}
+    assert await people.members({"club": ["A", "C"], "status": "client"}) == {"ana", "cy"}
+    assert await people.members({"club": ["A", "B", "C"], "status": ["client", "prospect"]}) == {"ana", "bob", "cy"}
+    spec = {"club": ["A", "B", "C"], "status": "client", "visits": {"min": 3, "days": 15}, "age": {"max": 30}}
+    assert await people.members(spec) == {"cy"}
+    # the list form: every item must hold, so the same criterion can be written twice
+    two_attributes = [{"attributes": {"level": {"gte": 5}}}, {"attributes": {"level": {"lte": 6}}}]
+    assert await people.members(two_attributes) == {"ana"}
+    assert await people.members([]) == EVERYONE
+    assert await people.members({}) == EVERYONE
+
+
+# -- default filters (C-04) ------------------------------------------------------------------
+
+DEFAULTS = [
+    ("all", EVERYONE),
+    ("possible_duplicates", {"fay", "fay2", "gus", "hal"}),
+    ("unsubscribed", {"dan"}),
+    ("soft_bounced", {"dan"}),
+    ("hard_bounced", {"eve"}),
+    ("bounced", {"dan", "eve"}),
+    ("followed", {"ana"}),
+    ("best_leads", {"ana", "bob", "cy", "dan"}),
+    ("best_leads:2", {"dan", "ana"}),
+    ("contact_method:phone", {"ana"}),
+    ("contact_method:chat", {"bob"}),
+    ("contact_method:form", set()),
+    ("contact_method:salon", {"cy"}),
+]
+
+
+@pytest.mark.feature("C-04")
+@pytest.mark.parametrize(("name", "expected"), DEFAULTS, ids=[d[0] for d in DEFAULTS])
+async def test_default_filters(people: Population, name: str, expected: set[str]) -> None:
+    assert await people.members(name) == expected
+
+
+def test_duplicate_names_are_compared_without_accents_case_or_spaces() -> None:
+    assert normalise_name("Élodie", "Martin-Roux") == normalise_name("elodie", "martin  roux") == "elodiemartinroux"
+    assert normalise_name("Zoë", "D'Œuvre") == "zoedoeuvre"
+    assert normalise_name("Ana", None) is None
+
+
+# -- lead scoring (C-09) ---------------------------------------------------------------------
+
+
+@pytest.mark.feature("C-09")
+async def test_scores_rank_the_best_leads(people: Population) -> None:
+    # dan 2 forms = 20, ana 1 form = 10, bob 3 page visits + 1 clicked message = 6, cy 1 click = 3
+    async with people.sessions() as session:
+        shown = await segment_service.show(session, parse({"best_leads": 10}, "test"), NOW, limit=10)
+    assert [(s.external_id, s.score) for s in shown] == [("dan", 20), ("ana", 10), ("bob", 6), ("cy", 3)]
+    assert await people.members({"score": {"min": 5}}) == {"dan", "ana", "bob"}
+    assert await people.members({"score": {"max": 3}}) == EVERYONE - {"dan", "ana", "bob"}  # no interaction: 0
+    # points are configurable: a page visit worth 50 puts Bob first
+    assert await people.members({"best_leads": {"top": 1, "points": {"page_visit": 50}}}) == {"bob"}
+    # clicks only: Cy clicked on the site, Bob in a message: a tie goes to the older contact
+    assert await people.members({"best_leads": {"top": 1, "points": {"click": 30}}}) == {"bob"}
+
+
+# -- snapshot into a list (C-06, C-05) -------------------------------------------------------
+
+
+@pytest.mark.feature("C-06")
+@pytest.mark.feature("C-05")
+async def test_snapshot_freezes_a_segment_into_a_list(people: Population) -> None:
+    name = f"Visitors {uuid.uuid4().hex[:6]}"
+    segment = parse({"visits": {"min": 3, "days": 15}}, "test")
+    async with people.sessions() as session, session.begin():
+        row = await segment_service.snapshot(session, segment, NOW, name)
+        default = await segment_service.snapshot(session, parse({"club": "A"}, "t"), NOW, None)
+    async with people.sessions() as session:
+        members = set(
+            (await session.scalars(select(ListMember.contact_id).where(ListMember.list_id == row.id))).all()
+        )
+    assert {people.ids[i] for i in members} == {"ana", "cy"}
+    assert default.name.startswith("L") and default.name[1:].isdigit()
+    # the list is static: it is a criterion like any other, and it no longer follows the visits
+    assert await people.members({"list": name}, NOW + timedelta(days=30)) == {"ana", "cy"}
+    assert await people.members({"visits": {"min": 3, "days": 15}}, NOW + timedelta(days=30)) == set()
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def _problems(data: Any) -> list[str]:
+    with pytest.raises(SegmentError) as caught:
+        parse(data, "api")
+    return [f"{p.field}: {p.message}" for p in caught.value.problems]
+
+
+@pytest.mark.feature("C-07")
+def test_unknown_fields_and_wrong_types_are_explained() -> None:
+    [unknown] = _problems({"vists": {"min": 3, "days": 15}})
+    assert unknown.startswith("vists: unknown field 'vists': did you mean 'visits'? the known criteria are club, ")
+    [inner] = _problems({"visits": {"min": 3, "dayz": 15}})
+    assert inner.startswith("visits.dayz: unknown field 'dayz': did you mean 'days'?")
+    assert _problems({"visits": {"min": "three", "days": 15}}) == [
+        "visits.min: write a whole number (got 'three'), e.g. min: 3"
+    ]
+    assert _problems({"visits": {"days": 15}}) == ["visits: give 'min' and/or 'max', e.g. {min: 3, days: 15}"]
+    assert _problems({"creation_channel": "web"})[0].startswith(
+        "creation_channel[0]: write 'club', 'api', 'online', 'kiosk', 'import' (got 'web')"
+    )
+    assert _problems({"age": {"min": 50, "max": 25}}) == ["age: 'min' (50) is above 'max' (25)"]
+    assert _problems({"purchase": {"days": 3, "from": "2025-01-01"}}) == [
+        "purchase: give either 'days' or 'from'/'to', not both"
+    ]
+    assert _problems({"purchase": {"from": "1st of May"}}) == ["purchase.from: write a date as YYYY-MM-DD (got '1st of May')"]
+    assert _problems([{"club": "A"}, {"statuss": "client"}])[0].startswith("[1].statuss: unknown field 'statuss': did you mean 'status'?")
+    assert _problems({"attributes": {"my-attr": 1}}) == [
+        "attributes: attribute name 'my-attr': use letters, digits and '_', starting with a letter"
+    ]
+    assert _problems({"attributes": {"level": {"bigger": 3}}})[0].startswith("attributes.level.bigger: unknown field 'bigger'")
+    assert _problems("status: client") == [
+        "segment: expected criteria as 'key: value' pairs (e.g. status: client), not 'status: client'"
+    ]  # fmt: skip
+
+
+def test_segment_files_report_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("club: [A, B]\nstatus: client\nvisits:\n  min: 3\n  dais: 15\n")
+    with pytest.raises(SegmentError) as caught:
+        load(path)
+    assert str(caught.value) == (
+        f"{path}:5: visits.dais: unknown field 'dais': did you mean 'days'? "
+        "the known fields are days, from, to, min, max"
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n\t"club": ["A",\n}\n')
+    with pytest.raises(SegmentError) as caught:
+        load(broken)
+    assert caught.value.problems[0].line == 3 and caught.value.problems[0].field == "json"
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    with pytest.raises(SegmentError, match="the file is empty: write criteria"):
+        load(empty)
+    for example in sorted(EXAMPLES.glob("*.*")):  # the shipped examples are valid
+        assert load(example).criteria, example
+
+
+@pytest.mark.feature("C-06")
+async def test_a_segment_naming_an_unknown_or_archived_list_is_refused(people: Population) -> None:
+    async with people.sessions() as session:
+        with pytest.raises(SegmentError, match=r"no list named 'Lyn': did you mean 'Lyon'\?"):
+            await segment_service.count(session, parse({"list": "Lyn"}, "t"), NOW)
+        with pytest.raises(SegmentError, match="list 'Old' is archived: reactivate it"):
+            await segment_service.count(session, parse({"list": ["Lyon", "Old"]}, "t"), NOW)
