@@ -13,15 +13,17 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -32,7 +34,7 @@ from relance.db import create_engine, session_factory, sync_url
 from relance.lists import ListIn
 from relance.migrate import upgrade
 from relance.models.events import ContactIn
-from relance.models.tables import Contact, ContactList, Delivery, DeliveryEvent, Event, ListMember
+from relance.models.tables import Contact, Delivery, DeliveryEvent, Event, ListMember
 from relance.segments import SegmentError, audience, load, parse
 from relance.segments import service as segment_service
 from relance.segments.duplicates import normalise_name
@@ -144,7 +146,8 @@ async def _populate(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str
         assert eve is not None
         eve.email_status = "hard_bounced"
         session.add_all(
-            Event(type=t, contact_id=ids[who], occurred_at=at, properties=props) for who, t, at, props in EVENTS
+            Event(type=t, contact_id=ids[who], occurred_at=at, properties=props)
+            for who, t, at, props in EVENTS
         )
         # a click on a message relance sent to Bob (3 points) and an open for Fay (none)
         for key, who, kind in (("d-bob", "bob", "click"), ("d-fay", "fay", "open")):
@@ -250,7 +253,9 @@ CATALOG: list[tuple[str, Any, set[str]]] = [
 
 @pytest.mark.feature("C-07")
 @pytest.mark.parametrize(("spec", "expected"), [c[1:] for c in CATALOG], ids=[c[0] for c in CATALOG])
-async def test_each_criterion_of_the_catalog(people: Population, spec: dict[str, Any], expected: set[str]) -> None:
+async def test_each_criterion_of_the_catalog(
+    people: Population, spec: dict[str, Any], expected: set[str]
+) -> None:
     assert await people.members(spec) == expected
 
 
@@ -271,7 +276,11 @@ async def test_and_across_criteria_or_within_one(people: Population) -> None:
     # 002 §1.3: club A OR C, AND status client, AND 3 visits in 15 days
     assert await people.members({"club": ["A", "C"]}) == {"ana", "cy"}
     assert await people.members({"club": ["A", "C"], "status": "client"}) == {"ana", "cy"}
-    assert await people.members({"club": ["A", "B", "C"], "status": ["client", "prospect"]}) == {"ana", "bob", "cy"}
+    assert await people.members({"club": ["A", "B", "C"], "status": ["client", "prospect"]}) == {
+        "ana",
+        "bob",
+        "cy",
+    }
     spec = {"club": ["A", "B", "C"], "status": "client", "visits": {"min": 3, "days": 15}, "age": {"max": 30}}
     assert await people.members(spec) == {"cy"}
     # the list form: every item must hold, so the same criterion can be written twice
@@ -307,7 +316,11 @@ async def test_default_filters(people: Population, name: str, expected: set[str]
 
 
 def test_duplicate_names_are_compared_without_accents_case_or_spaces() -> None:
-    assert normalise_name("Élodie", "Martin-Roux") == normalise_name("elodie", "martin  roux") == "elodiemartinroux"
+    assert (
+        normalise_name("Élodie", "Martin-Roux")
+        == normalise_name("elodie", "martin  roux")
+        == "elodiemartinroux"
+    )
     assert normalise_name("Zoë", "D'Œuvre") == "zoedoeuvre"
     assert normalise_name("Ana", None) is None
 
@@ -322,7 +335,11 @@ async def test_scores_rank_the_best_leads(people: Population) -> None:
         shown = await segment_service.show(session, parse({"best_leads": 10}, "test"), NOW, limit=10)
     assert [(s.external_id, s.score) for s in shown] == [("dan", 20), ("ana", 10), ("bob", 6), ("cy", 3)]
     assert await people.members({"score": {"min": 5}}) == {"dan", "ana", "bob"}
-    assert await people.members({"score": {"max": 3}}) == EVERYONE - {"dan", "ana", "bob"}  # no interaction: 0
+    assert await people.members({"score": {"max": 3}}) == EVERYONE - {
+        "dan",
+        "ana",
+        "bob",
+    }  # no interaction: 0
     # points are configurable: a page visit worth 50 puts Bob first
     assert await people.members({"best_leads": {"top": 1, "points": {"page_visit": 50}}}) == {"bob"}
     # clicks only: Cy clicked on the site, Bob in a message: a tie goes to the older contact
@@ -363,7 +380,9 @@ def _problems(data: Any) -> list[str]:
 @pytest.mark.feature("C-07")
 def test_unknown_fields_and_wrong_types_are_explained() -> None:
     [unknown] = _problems({"vists": {"min": 3, "days": 15}})
-    assert unknown.startswith("vists: unknown field 'vists': did you mean 'visits'? the known criteria are club, ")
+    assert unknown.startswith(
+        "vists: unknown field 'vists': did you mean 'visits'? the known criteria are club, "
+    )
     [inner] = _problems({"visits": {"min": 3, "dayz": 15}})
     assert inner.startswith("visits.dayz: unknown field 'dayz': did you mean 'days'?")
     assert _problems({"visits": {"min": "three", "days": 15}}) == [
@@ -377,12 +396,18 @@ def test_unknown_fields_and_wrong_types_are_explained() -> None:
     assert _problems({"purchase": {"days": 3, "from": "2025-01-01"}}) == [
         "purchase: give either 'days' or 'from'/'to', not both"
     ]
-    assert _problems({"purchase": {"from": "1st of May"}}) == ["purchase.from: write a date as YYYY-MM-DD (got '1st of May')"]
-    assert _problems([{"club": "A"}, {"statuss": "client"}])[0].startswith("[1].statuss: unknown field 'statuss': did you mean 'status'?")
+    assert _problems({"purchase": {"from": "1st of May"}}) == [
+        "purchase.from: write a date as YYYY-MM-DD (got '1st of May')"
+    ]
+    assert _problems([{"club": "A"}, {"statuss": "client"}])[0].startswith(
+        "[1].statuss: unknown field 'statuss': did you mean 'status'?"
+    )
     assert _problems({"attributes": {"my-attr": 1}}) == [
         "attributes: attribute name 'my-attr': use letters, digits and '_', starting with a letter"
     ]
-    assert _problems({"attributes": {"level": {"bigger": 3}}})[0].startswith("attributes.level.bigger: unknown field 'bigger'")
+    assert _problems({"attributes": {"level": {"bigger": 3}}})[0].startswith(
+        "attributes.level.bigger: unknown field 'bigger'"
+    )
     assert _problems("status: client") == [
         "segment: expected criteria as 'key: value' pairs (e.g. status: client), not 'status: client'"
     ]  # fmt: skip
@@ -417,3 +442,325 @@ async def test_a_segment_naming_an_unknown_or_archived_list_is_refused(people: P
             await segment_service.count(session, parse({"list": "Lyn"}, "t"), NOW)
         with pytest.raises(SegmentError, match="list 'Old' is archived: reactivate it"):
             await segment_service.count(session, parse({"list": ["Lyon", "Old"]}, "t"), NOW)
+
+
+# -- command line and HTTP -------------------------------------------------------------------
+
+
+def _cli(url: str, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run the commands side by side: most of each one's time is starting Python."""
+    env = {**os.environ, "RELANCE_DATABASE_URL": url}
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "relance.cli", "segments", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for args in commands
+    ]  # fmt: skip
+    done = []
+    for process, args in zip(running, commands, strict=True):
+        out, err = process.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(args, process.returncode, out, err))
+    return done
+
+
+@pytest.mark.feature("C-06")
+@pytest.mark.feature("C-04")
+@pytest.mark.parametrize("people", ["sqlite"], indirect=True)  # starting the CLI costs seconds
+def test_command_line_counts_shows_and_snapshots(people: Population) -> None:
+    at = ["--at", NOW.isoformat()]
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    counted, shown, frozen, bad = _cli(
+        people.url,
+        ["count", str(DATA / "visitors.yaml"), *at],
+        ["show", "best_leads", "--limit", "2", "--json"],
+        ["snapshot", str(DATA / "visitors.yaml"), "--list", name, *at],
+        ["count", str(DATA / "typo.yaml")],
+    )
+    assert (counted.returncode, counted.stdout.strip()) == (0, "2"), counted.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {
+        "count": 4,
+        "contacts": [{"external_id": "dan", "email": "dan@example.com", "score": 20},
+                     {"external_id": "ana", "email": "ana@example.com", "score": 10}],
+    }  # fmt: skip
+    assert frozen.returncode == 0, frozen.stderr
+    assert json.loads(frozen.stdout) == {"name": name, "members": 2, "archived": False, "salesperson": None}
+    assert bad.returncode == 2
+    assert f"{DATA / 'typo.yaml'}:3: stauts: unknown field 'stauts': did you mean 'status'?" in bad.stderr
+
+
+@pytest.mark.feature("C-06")
+@pytest.mark.feature("C-04")
+async def test_http_api_counts_shows_and_snapshots(time_env: WorkflowEnvironment, people: Population) -> None:
+    at = NOW.isoformat()
+    async with running_stack(time_env.client, people.url) as stack, api_client(stack) as http:
+        counted = await http.post("/v1/segments/count", json={"segment": {"club": ["A", "B"]}, "at": at})
+        assert counted.status_code == 200, counted.text
+        assert counted.json() == {"count": 2}
+        shown = await http.post("/v1/segments/show", json={"segment": [{"status": "client"}], "limit": 5})
+        assert shown.json() == {
+            "count": 2,
+            "contacts": [{"external_id": "ana", "email": "ana@example.com", "score": None},
+                         {"external_id": "cy", "email": "cy@example.com", "score": None}],
+        }  # fmt: skip
+        name = f"api-{uuid.uuid4().hex[:6]}"
+        frozen = await http.post(
+            "/v1/segments/snapshot",
+            json={"segment": {"visits": {"min": 3, "days": 15}}, "at": at, "list": name},
+        )
+        assert frozen.status_code == 201, frozen.text
+        assert frozen.json()["members"] == 2
+        builtin = await http.get("/v1/segments/builtin/unsubscribed/count")
+        assert builtin.json() == {"count": 1}
+        missing = await http.get("/v1/segments/builtin/unsubscribd/count")
+        assert missing.status_code == 404
+        assert missing.json()["details"][0]["field"] == "name"
+        assert "did you mean 'unsubscribed'?" in missing.json()["details"][0]["message"]
+
+        typo = await http.post(
+            "/v1/segments/count", json={"segment": {"club": "A", "visits": {"min": 3, "dys": 15}}}
+        )
+        assert typo.status_code == 422
+        assert typo.json()["details"] == [
+            {"field": "segment.visits.dys",
+             "message": "unknown field 'dys': did you mean 'days'? the known fields are days, from, to, min, max"}
+        ]  # fmt: skip
+        assert typo.json()["error"].startswith("the segment cannot be used: unknown field 'dys'")
+        wrong = await http.post(
+            "/v1/segments/count", json={"segment": {"age": {"min": "old"}, "followed": "maybe"}}
+        )
+        assert wrong.status_code == 422
+        assert [d["field"] for d in wrong.json()["details"]] == ["segment.age.min", "segment.followed"]
+        no_list = await http.post("/v1/segments/count", json={"segment": {"list": "Lyom"}})
+        assert no_list.status_code == 422
+        assert no_list.json()["details"] == [
+            {"field": "segment.list", "message": "no list named 'Lyom': did you mean 'Lyon'?"}
+        ]
+        body = await http.post("/v1/segments/count", json={"segmnt": {}})
+        assert body.status_code == 422 and body.json()["details"][0]["field"] in {"segmnt", "segment"}
+
+
+# -- random segments: SQLite = PostgreSQL = a plain Python reading of the criteria -------------
+
+WHEN = st.sampled_from([0, 1, 2, 5, 14, 15, 16, 30, 31, 40, -1]).map(lambda d: ago(d))  # 15 days: the edge
+ATTRIBUTES = st.fixed_dictionaries(
+    {},
+    optional={
+        "club": st.sampled_from(["A", "B", 12]),
+        "status": st.sampled_from(["client", "prospect", None]),
+        "birth_date": st.sampled_from(["1990-06-15", "1990-06-16", "2000-02-29", "1999-12-31", "bad"]),
+        "subscriptions": st.one_of(
+            st.lists(st.sampled_from(["annual", "option"]), unique=True), st.just("annual")
+        ),
+        "packs": st.lists(st.sampled_from(["ten", "option"]), unique=True),
+        "level": st.sampled_from([5, "5", 12.5, True]),
+        "followed": st.sampled_from([True, False, "true"]),
+    },
+)
+PERSON = st.fixed_dictionaries(
+    {
+        "email": st.sampled_from(["a@example.com", "A@example.com", "b@example.com", None]),
+        "first_name": st.sampled_from(["Élodie", "elodie", "Ana", None]),
+        "last_name": st.sampled_from(["Martin", "MARTIN", None]),
+        "email_status": st.sampled_from(["ok", "soft_bounced", "hard_bounced"]),
+        "last_purchase_at": st.one_of(st.none(), WHEN),
+        "attributes": ATTRIBUTES,
+    }
+)
+EVENT = st.tuples(
+    st.integers(0, 7),
+    st.sampled_from(
+        ["visit", "booking", "payment_rejected", "payment_accepted", "form", "page_visit", "click"]
+    ),
+    WHEN,
+    st.fixed_dictionaries(
+        {},
+        optional={"activity": st.sampled_from(["yoga", "pilates"]), "group": st.sampled_from(["g1", "g2"])},
+    ),
+)
+COUNT = st.builds(
+    lambda low, span, days: {"min": low, **({"max": low + span} if span is not None else {}), "days": days},
+    st.integers(0, 3), st.one_of(st.none(), st.integers(0, 2)), st.sampled_from([1, 15, 30]),
+)  # fmt: skip
+CRITERION = st.one_of(
+    st.builds(lambda v: {"club": v}, st.lists(st.sampled_from(["A", "B", "12"]), min_size=1, unique=True)),
+    st.builds(lambda v: {"status": v}, st.sampled_from(["client", "prospect"])),
+    st.builds(lambda a, b: {"age": {"min": min(a, b), "max": max(a, b)}}, st.integers(20, 40), st.integers(20, 40)),
+    st.builds(lambda v: {"subscriptions_or_packs": v}, st.lists(st.sampled_from(["annual", "option", "ten"]), min_size=1)),
+    st.builds(lambda v: {"subscriptions_and_packs": v}, st.lists(st.sampled_from(["annual", "option", "ten"]), min_size=1)),
+    st.builds(lambda c: {"visits": c}, COUNT),
+    st.builds(lambda c, a: {"bookings": {**c, **({"activities": a} if a else {})}}, COUNT, st.sampled_from([None, ["yoga"]])),
+    st.builds(lambda v: {"rejection_group": v}, st.sampled_from([["g1"], ["g1", "g2"]])),
+    st.builds(lambda g, n: {"consecutive_rejections": {"group": g, "min": n}}, st.sampled_from(["g1", ["g1", "g2"]]), st.integers(1, 3)),
+    st.builds(lambda d: {"purchase": {"days": d}}, st.sampled_from([1, 15, 30])),
+    st.builds(lambda v: {"attributes": {"level": v}}, st.sampled_from([5, "5", {"gte": 5}, {"exists": True}, {"exists": False}, True])),
+    st.builds(lambda v: {"followed": v}, st.booleans()),
+    st.builds(lambda v: {"possible_duplicates": v}, st.booleans()),
+    st.builds(lambda v: {"email_status": v}, st.sampled_from(["ok", ["soft_bounced", "hard_bounced"]])),
+    st.builds(lambda v: {"score": {"min": v}}, st.sampled_from([0, 1, 10])),
+    st.builds(lambda v: {"best_leads": v}, st.integers(1, 4)),
+)  # fmt: skip
+POINTS = {"form": 10, "click": 3, "page_visit": 1}
+
+
+@dataclass
+class Row:
+    id: int
+    person: dict[str, Any]
+    events: list[tuple[str, datetime, dict[str, Any]]]
+
+
+def _window(days: int) -> tuple[datetime, datetime]:
+    return NOW - timedelta(days=days), NOW + timedelta(microseconds=1)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _holds(row: Row, everyone: list[Row], name: str, rule: Any) -> bool:
+    attrs = row.person["attributes"]
+    text = {k: v for k, v in attrs.items() if isinstance(v, str)}
+    end = NOW + timedelta(microseconds=1)
+
+    def count(kind: str, spec: dict[str, Any], keep: Any = lambda p: True) -> bool:
+        start, stop = _window(spec["days"])
+        n = sum(1 for t, at, p in row.events if t == kind and start <= at < stop and keep(p))
+        return n >= spec["min"] and n <= spec.get("max", n)
+
+    def owns(product: str) -> bool:
+        return any(isinstance(attrs.get(k), list) and product in attrs[k] for k in ("subscriptions", "packs"))
+
+    if name in {"club", "status"}:
+        return text.get(name) in ([rule] if isinstance(rule, str) else rule)
+    if name == "age":
+        birth = text.get("birth_date", "")[:10]
+        if len(birth) != 10 or birth[4] != "-" or birth[7] != "-":
+            return False
+        day = f"{NOW.month:02d}-{NOW.day:02d}"
+        return f"{NOW.year - rule['max'] - 1:04d}-{day}" < birth <= f"{NOW.year - rule['min']:04d}-{day}"
+    if name == "subscriptions_or_packs":
+        return any(owns(p) for p in rule)
+    if name == "subscriptions_and_packs":
+        return all(owns(p) for p in rule)
+    if name == "visits":
+        return count("visit", rule)
+    if name == "bookings":
+        wanted = rule.get("activities")
+        return count("booking", rule, lambda p: wanted is None or p.get("activity") in wanted)
+    if name == "rejection_group":
+        return any(t == "payment_rejected" and at < end and p.get("group") in rule for t, at, p in row.events)
+    if name == "consecutive_rejections":
+        for group in [rule["group"]] if isinstance(rule["group"], str) else rule["group"]:
+            mine = [(t, at) for t, at, p in row.events if p.get("group") == group and at < end]
+            accepted = [at for t, at in mine if t == "payment_accepted"]
+            last = max(accepted) if accepted else None
+            streak = [at for t, at in mine if t == "payment_rejected" and (last is None or at > last)]
+            if len(streak) >= rule["min"]:
+                return True
+        return False
+    if name == "purchase":
+        start, stop = _window(rule["days"])
+        bought = row.person["last_purchase_at"]
+        return bought is not None and start <= bought < stop
+    if name == "attributes":
+        value, wanted = attrs.get("level", "missing"), rule["level"]
+        if isinstance(wanted, dict) and "gte" in wanted:
+            return (_number(value) or float("-inf")) >= wanted["gte"]
+        if isinstance(wanted, dict):
+            return (value not in ("missing", None)) == wanted["exists"]
+        if isinstance(wanted, bool):
+            return value is wanted
+        if isinstance(wanted, str):
+            return isinstance(value, str) and value == wanted
+        return _number(value) == wanted
+    if name == "followed":
+        return (attrs.get("followed") is True) == rule
+    if name == "possible_duplicates":
+
+        def email(r: Row) -> str | None:
+            return r.person["email"].lower() if r.person["email"] else None
+
+        def full(r: Row) -> str | None:
+            return normalise_name(r.person["first_name"], r.person["last_name"]) or None
+
+        twin = any(
+            other.id != row.id
+            and ((email(row) and email(row) == email(other)) or (full(row) and full(row) == full(other)))
+            for other in everyone
+        )
+        return twin == rule
+    if name == "email_status":
+        return row.person["email_status"] in ([rule] if isinstance(rule, str) else rule)
+    if name == "score":
+        return _score(row) >= rule["min"]
+    if name == "best_leads":
+        ranked = sorted((r for r in everyone if _score(r) > 0), key=lambda r: (-_score(r), r.id))
+        return row.id in {r.id for r in ranked[:rule]}
+    raise AssertionError(name)
+
+
+def _score(row: Row) -> int:
+    return sum(POINTS.get(t, 0) for t, _, _ in row.events)
+
+
+def _expected(rows: list[Row], segment: list[dict[str, Any]]) -> set[int]:
+    return {r.id for r in rows if all(_holds(r, rows, n, v) for c in segment for n, v in c.items())}
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Engine]]:
+    """Empty databases of each kind, with sync engines (hypothesis tests are plain functions)."""
+    lite = _fresh_database("sqlite", tmp_path_factory.mktemp("random"))
+    pg = _fresh_database("postgresql", tmp_path_factory.mktemp("random"))
+    engines = [create_sync_engine(sync_url(next(lite))), create_sync_engine(sync_url(next(pg)))]
+    yield engines
+    for engine in engines:
+        engine.dispose()
+    lite.close()
+    pg.close()
+
+
+def _store(engine: Engine, rows: list[Row]) -> None:
+    with engine.begin() as db:
+        for table in (Event, Contact):
+            db.execute(delete(table))
+        db.execute(
+            insert(Contact),
+            [
+                {"id": r.id, "external_id": f"c{r.id}", "created_at": NOW, "updated_at": NOW, **r.person}
+                for r in rows
+            ],
+        )
+        events = [
+            {"contact_id": r.id, "type": t, "occurred_at": at, "properties": p}
+            for r in rows
+            for t, at, p in r.events
+        ]
+        if events:
+            db.execute(insert(Event), events)
+
+
+@pytest.mark.feature("C-06")
+@pytest.mark.feature("C-07")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(PERSON, min_size=1, max_size=8),
+    events=st.lists(EVENT, max_size=25),
+    segment=st.lists(CRITERION, min_size=1, max_size=2),
+)
+def test_random_segments_agree_on_both_databases_and_with_python(
+    both: list[Engine], people: list[dict[str, Any]], events: list[Any], segment: list[dict[str, Any]]
+) -> None:
+    rows = [Row(i + 1, person, []) for i, person in enumerate(people)]
+    for who, kind, at, props in events:
+        rows[who % len(rows)].events.append((kind, at, props))
+    query = audience(parse(segment, "random"), NOW)
+    found = []
+    for engine in both:
+        _store(engine, rows)
+        with engine.connect() as db:
+            found.append(set(db.scalars(query).all()))
+    assert found[0] == found[1], f"SQLite and PostgreSQL differ on {segment}"
+    assert found[0] == _expected(rows, segment), segment
