@@ -101,12 +101,12 @@ def show(
 ) -> None:
     """The segment's first contacts (external id, email; score for best leads), and its size."""
 
-    async def work(session: AsyncSession, seg: Segment) -> tuple[int, list[service.Shown]]:
+    async def work(session: AsyncSession, seg: Segment) -> tuple[bool, int, list[service.Shown]]:
         now = _now(at)
-        return await service.count(session, seg, now), await service.show(session, seg, now, limit)
+        scored = bool(seg.names() & {"best_leads", "score"})
+        return scored, await service.count(session, seg, now), await service.show(session, seg, now, limit)
 
-    total, shown = _run(segment, work)
-    scored = any(s.score is not None for s in shown)
+    scored, total, shown = _run(segment, work)
     if as_json:
         contacts = [
             {"external_id": s.external_id, "email": s.email, **({"score": s.score} if scored else {})}
