@@ -34,17 +34,34 @@ SAMPLES = ["comma_bom_crlf.csv", "semicolon_latin1.csv", "tab.tsv", "pipe.csv"]
 CSV = {"Content-Type": "text/csv"}
 
 
+def _command(url: str, args: Sequence[str | Path], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    environ = {**os.environ, "RELANCE_DATABASE_URL": url, "RELANCE_DATA_DIR": str(cwd / ".relance"), **env}
+    return {
+        "args": [sys.executable, "-m", "relance.cli", "contacts", "import", *map(str, args)],
+        "env": environ,
+        "cwd": cwd,
+        "text": True,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+    }
+
+
 def cli(url: str, *args: str | Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``relance contacts import`` as a person runs it (a subprocess, its own settings)."""
-    environ = {**os.environ, "RELANCE_DATABASE_URL": url, "RELANCE_DATA_DIR": str(cwd / ".relance"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "relance.cli", "contacts", "import", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=cwd,
-        timeout=120,
-    )
+    return subprocess.run(**_command(url, args, cwd, env), timeout=120)
+
+
+def cli_together(
+    url: str, *calls: Sequence[str | Path], cwd: Path, env: Sequence[dict[str, str]] = ()
+) -> list[subprocess.CompletedProcess[str]]:
+    """Independent runs at once: the interpreter's start-up dominates each one."""
+    extra = [*env, *([{}] * (len(calls) - len(env)))]
+    running = [subprocess.Popen(**_command(url, args, cwd, e)) for args, e in zip(calls, extra, strict=True)]
+    done = []
+    for process in running:
+        out, err = process.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return done
 
 
 async def saved(url: str) -> dict[str, Contact]:
@@ -96,7 +113,7 @@ async def test_cli_preview_certify_json_report_and_upsert(sqlite_url: str, tmp_p
         ";bob@example.com;+33612345679;Bob;2024-01-02 10:00:00;no;\n"
         "c-1;ana@example.com;;Anaïs;2021-06-01T08:00:00+02:00;;Paris\n"  # same key: the last row wins
     )
-    preview = cli(sqlite_url, file, "--preview", "--json", cwd=tmp_path)
+    preview, uncertified = cli_together(sqlite_url, [file, "--preview", "--json"], [file], cwd=tmp_path)
     assert preview.returncode == 0, preview.stderr
     shown = json.loads(preview.stdout)
     assert [r["line"] for r in shown] == [2, 3, 4]
@@ -104,8 +121,6 @@ async def test_cli_preview_certify_json_report_and_upsert(sqlite_url: str, tmp_p
     assert shown[0]["consents"] == {"email_marketing": True} and shown[0]["attributes"] == {"city": "Lyon"}
     assert shown[0]["last_purchase_at"] == "2020-03-30T22:00:00+00:00"  # Paris midnight
     assert await count(sqlite_url, Contact) == 0  # a preview writes nothing
-
-    uncertified = cli(sqlite_url, file, cwd=tmp_path)
     assert uncertified.returncode == 2
     assert "add --certify" in uncertified.stderr and await count(sqlite_url, Contact) == 0
 
@@ -131,9 +146,25 @@ async def test_cli_preview_certify_json_report_and_upsert(sqlite_url: str, tmp_p
     assert await count(sqlite_url, ListMember) == 2 and await count(sqlite_url, ContactList) == 1
 
 
+@pytest.mark.feature("C-02")
 @pytest.mark.feature("C-03")
-async def test_cli_explains_wrong_headers_and_broken_quoting(sqlite_url: str, tmp_path: Path) -> None:
-    wrong = cli(sqlite_url, DATA / "wrong_headers.csv", "--certify", cwd=tmp_path)
+async def test_cli_refuses_wrong_headers_broken_quoting_and_an_unreachable_temporal(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_text([["email"], ["ana@example.com"]]))
+    scenario_down = {
+        "RELANCE_IMPORT_EVENT": "contact_imported",
+        "RELANCE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+    wrong, broken, down = cli_together(
+        sqlite_url,
+        [DATA / "wrong_headers.csv", "--certify"],
+        [DATA / "broken_quote.csv", "--certify"],
+        [good, "--certify"],
+        cwd=tmp_path,
+        env=[{}, {}, scenario_down],
+    )
     assert wrong.returncode == 1
     assert "wrong_headers.csv:1: the header is wrong" in wrong.stderr
     assert "unknown column 'Emial': did you mean 'email'?" in wrong.stderr
@@ -141,9 +172,13 @@ async def test_cli_explains_wrong_headers_and_broken_quoting(sqlite_url: str, tm
     assert "unknown column 'city': to keep it as a contact attribute, name it 'attr_city'" in wrong.stderr
     assert "Expected columns (any order, case-insensitive): external_id, email, phone" in wrong.stderr
 
-    broken = cli(sqlite_url, DATA / "broken_quote.csv", "--certify", cwd=tmp_path)
     assert broken.returncode == 1
     assert "broken_quote.csv:3: a closing quote is followed by other characters" in broken.stderr
+
+    # C-02: with a default scenario configured, Temporal must answer before anything is written.
+    assert down.returncode == 1
+    assert "RELANCE_IMPORT_EVENT is 'contact_imported' but Temporal" in down.stderr
+    assert "Nothing was imported." in down.stderr
     assert await count(sqlite_url, Contact) == 0
 
 
@@ -184,20 +219,6 @@ async def test_cli_batches_resume_after_a_failed_batch_without_duplicates(
     contacts = await saved(database_url)
     assert set(contacts) == {f"c-{i:04}" for i in range(1, 61)} and len(contacts) == 60
     assert not (tmp_path / "big.csv.relance-cursor").exists()
-
-
-@pytest.mark.feature("C-02")
-async def test_cli_refuses_to_import_when_the_default_scenario_is_set_and_temporal_is_down(
-    sqlite_url: str, tmp_path: Path
-) -> None:
-    file = tmp_path / "c.csv"
-    file.write_bytes(csv_text([["email"], ["ana@example.com"]]))
-    down = cli(sqlite_url, file, "--certify", cwd=tmp_path, RELANCE_IMPORT_EVENT="contact_imported",
-               RELANCE_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")  # fmt: skip
-    assert down.returncode == 1
-    assert "RELANCE_IMPORT_EVENT is 'contact_imported' but Temporal" in down.stderr
-    assert "Nothing was imported." in down.stderr
-    assert await count(sqlite_url, Contact) == 0
 
 
 # ---------------------------------------------------------------- API
