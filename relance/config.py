@@ -74,6 +74,11 @@ class Settings(BaseSettings):
         2.0, ge=0, description="how long messages due together wait for each other to be ranked"
     )
     import_event: str = Field("", description="event sent to each new imported contact (C-02); empty: none")
+    broadcast_safety_delay_seconds: float = Field(
+        900, ge=0, description="after 'send', time to cancel or reschedule a bulk send (15 minutes)"
+    )
+    broadcast_batch_size: int = Field(500, ge=1, description="recipients per batch activity")
+    broadcast_rate_per_second: float = Field(50, gt=0, description="the provider's sending rate")
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

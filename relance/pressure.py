@@ -69,6 +69,7 @@ async def register(
     zone: ZoneInfo,
     at: datetime,
     priority: Priority,
+    wait_for_rivals: bool = True,
 ) -> Verdict | None:
     """Ask for a slot, the contact being locked in ``session``.
 
@@ -93,12 +94,16 @@ async def register(
         )
         session.add(claim)
         await session.flush()
-    rivals_possible = policy.arbitration_seconds > 0 and await session.scalar(
-        select(
-            exists().where(
-                JourneyRun.contact_id == contact.id,
-                JourneyRun.status.in_(("starting", "running")),
-                JourneyRun.workflow_id != workflow_id,
+    rivals_possible = (
+        wait_for_rivals
+        and policy.arbitration_seconds > 0
+        and await session.scalar(
+            select(
+                exists().where(
+                    JourneyRun.contact_id == contact.id,
+                    JourneyRun.status.in_(("starting", "running")),
+                    JourneyRun.workflow_id != workflow_id,
+                )
             )
         )
     )

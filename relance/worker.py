@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
@@ -15,10 +16,11 @@ from relance.pressure import PressurePolicy
 from relance.scenarios import ScenarioSet
 from relance.starter.registry import scenario_registry
 from relance.templates import TemplateStore
+from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.journey import JourneyWorkflow
 from relance.workflows.soft_bounce import SoftBounceWorkflow
 
-WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow]
+WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow]
 
 
 def build_worker(
@@ -41,6 +43,7 @@ def build_worker(
         tracking=settings.tracking,
         pressure_policy=PressurePolicy(settings.pressure_max_per_day, settings.pressure_arbitration_seconds),
     )
+    bulk = BroadcastActivities(sessions=sessions, delivery=delivery)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -51,6 +54,10 @@ def build_worker(
             delivery.end_journey,
             delivery.resend,
             delivery.end_soft_bounces,
+            bulk.snapshot,
+            bulk.send_batch,
+            bulk.finish,
+            bulk.set_status,
         ],
         max_concurrent_activities=100,
     )

@@ -119,6 +119,7 @@ class DeliveryActivities:
                     zone=self._zone(contact),
                     at=request.at,
                     priority=request.step.priority,
+                    wait_for_rivals=request.arbitrate,
                 )
             decided: StepOutcome | None = None
             if verdict is not None or not arbitrating:

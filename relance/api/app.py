@@ -20,9 +20,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
 from relance.api.segments import router as segment_routes
+from relance.api.sends import router as send_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.api.webhooks import router as webhooks
+from relance.broadcasts import BroadcastError
 from relance.config import Settings, get_settings
 from relance.lists import ListError
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(list_routes, dependencies=guarded)
     app.include_router(import_routes, dependencies=guarded)
     app.include_router(segment_routes, dependencies=guarded)
+    app.include_router(send_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
@@ -130,6 +133,10 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             message = err["msg"].removeprefix("Value error, ")
             details.append(ErrorDetail(field=_field(err["loc"]), message=message))
         return _error(422, "the request does not match the expected payload", details)
+
+    @app.exception_handler(BroadcastError)
+    async def send_refused(_: Request, exc: BroadcastError) -> JSONResponse:
+        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
 
     @app.exception_handler(ListError)
     async def list_refused(_: Request, exc: ListError) -> JSONResponse:

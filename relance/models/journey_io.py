@@ -153,6 +153,9 @@ class DeliveryRequest(BaseModel):
     at: datetime = Field(description="workflow time of the decision")
     deferrals: int = Field(0, description="how many times this step was deferred already")
     resend: bool = Field(False, description="another attempt after a soft bounce: not counted again")
+    arbitrate: bool = Field(
+        True, description="commercial pressure: wait for rivals due together (bulk sends decide at once)"
+    )
 
 
 class SkipRequest(BaseModel):
