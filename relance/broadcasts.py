@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from relance.channels import OutgoingMessage, build_channel
 from relance.config import Settings
@@ -110,14 +111,13 @@ class Broadcasts:
 
     async def _check_audience(self, session: AsyncSession, data: BroadcastIn) -> None:
         audience = data.audience
-        if audience.list is not None:
-            row = await session.scalar(select(ContactList).where(ContactList.name == audience.list))
+        name = audience.list_name
+        if name is not None:
+            row = await session.scalar(select(ContactList).where(ContactList.name == name))
             if row is None:
-                raise BroadcastError("audience.list", f"no list named '{audience.list}'")
+                raise BroadcastError("audience.list", f"no list named '{name}'")
             if row.archived_at is not None:
-                raise BroadcastError(
-                    "audience.list", f"list '{audience.list}' is archived: reactivate it first"
-                )
+                raise BroadcastError("audience.list", f"list '{name}' is archived: reactivate it first")
             return
         try:
             from relance import segments
@@ -163,16 +163,24 @@ class Broadcasts:
 
     async def _update(self, broadcast_id: str, name: str, arg: Any) -> BroadcastState:
         async with self.sessions() as session:
-            if await session.get(Broadcast, broadcast_id) is None:
+            row = await session.get(Broadcast, broadcast_id)
+            if row is None:
                 raise BroadcastError("id", f"no send '{broadcast_id}'", 404)
+            status = row.status
         handle = self.client.get_workflow_handle(workflow_id(broadcast_id))
+        field = "at" if name == "reschedule" else "id"
         try:
             args = [] if arg is None else [arg]
             return await handle.execute_update(name, args=args, result_type=BroadcastState)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise BroadcastError("at" if name == "reschedule" else "id", message, 409) from error
+            raise BroadcastError(field, message, 409) from error
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+            # The workflow is over: the send happened or was cancelled.
+            raise BroadcastError(field, f"the send is {status}: too late to {name} it", 409) from error
 
     async def test_send(self, template: str, channels: ChannelMode, to: str) -> list[str]:
         """Render with sample data and send to the marketer only; nothing is recorded."""

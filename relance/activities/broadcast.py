@@ -164,7 +164,12 @@ class BroadcastActivities:
             activity.heartbeat(recipient.seq)
 
         todo = [(r, e) for r, e in rows if r.status == "pending"]  # the rest went before a crash
-        await asyncio.gather(*(one(i, r, e) for i, (r, e) in enumerate(todo)))
+        # Every send in flight finishes before the batch reports a failure: a retry must never
+        # meet a claim whose send is still running (it would be recorded as unconfirmed).
+        results = await asyncio.gather(
+            *(one(i, r, e) for i, (r, e) in enumerate(todo)), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
         async with self.sessions() as session, session.begin():
             for seq, outcome in outcomes.items():
                 deferred = outcome.status is DeliveryStatus.DEFERRED and outcome.until is not None
@@ -188,6 +193,8 @@ class BroadcastActivities:
                     BroadcastRecipient.retry_at.is_not(None),
                 )
             )
+        if failures:
+            raise failures[0]  # Temporal retries the batch; what went out is in the ledger
         return BatchResult(
             last_seq=rows[-1][0].seq,
             # Decided for good: sent or suppressed (before a crash, or now); not the deferred.

@@ -149,7 +149,9 @@ async def record_soft_bounce() -> None:
                 for attempt in (2, 3):
                     await env.sleep(timedelta(hours=12, minutes=5))
                     key = f"{first.idempotency_key}#resend{attempt}"
-                    await handle.signal("bounced", SoftBounce(delivery_key=key, at=await env.get_current_time()))
+                    await handle.signal(
+                        "bounced", SoftBounce(delivery_key=key, at=await env.get_current_time())
+                    )
                 async with time_skipping(env.client):
                     assert await handle.result() == "soft-bounced 3 times within 24 hours: no more attempts"
                 save(await handle.fetch_history(), "soft_bounce_three_attempts.json")
