@@ -18,6 +18,7 @@ from relance.lists_cli import lists_app
 from relance.logs import configure_logging
 from relance.scenarios.cli import scenarios_app
 from relance.segments.cli import segments_app
+from relance.sends_cli import sends_app
 from relance.templates_cli import templates_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(lists_app, name="lists")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(segments_app, name="segments")
+app.add_typer(sends_app, name="sends")
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -257,3 +261,42 @@ async def test_paced_batches_resume_after_a_failure_without_sending_twice(
     assert done.report is not None and (done.report.sent, done.report.processed) == (25, 25)
     assert sorted(m.to for m in channel.messages) == sorted(f"{p}@example.com" for p in people)
     assert elapsed >= 24 / 20 * 0.9  # paced at 20 messages a second
+
+
+@pytest.mark.feature("B-03")
+async def test_sends_from_the_command_line(
+    dev_env: WorkflowEnvironment, sqlite_url: str, spring: Path
+) -> None:
+    async with (
+        running_stack(dev_env.client, sqlite_url, templates_dir=spring) as stack,
+        api_client(stack) as http,
+    ):
+        await audience(http)
+        env = {
+            **os.environ,
+            "RELANCE_DATABASE_URL": sqlite_url,
+            "RELANCE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "RELANCE_TASK_QUEUE": stack.settings.task_queue,
+            "RELANCE_TEMPLATES_DIR": str(spring),
+            "RELANCE_LOG_LEVEL": "warning",
+        }
+
+        def relance(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "relance.cli", "sends", *args], capture_output=True,
+                                  text=True, env=env, timeout=60)  # fmt: skip
+
+        made = await asyncio.to_thread(relance, "create", "--name", "Spring", "--list", "Spring",
+                                       "--template", "news/spring")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        broadcast_id = json.loads(made.stdout)["broadcast_id"]
+        listed = await asyncio.to_thread(relance, "list")
+        assert broadcast_id in listed.stdout and "scheduled" in listed.stdout
+        past = await asyncio.to_thread(relance, "reschedule", broadcast_id, "--at", "2020-01-01T09:00+01:00")
+        assert past.returncode == 1 and "is in the past: pick a later time" in past.stderr
+        naive = await asyncio.to_thread(relance, "reschedule", broadcast_id, "--at", "2030-01-01T09:00")
+        assert naive.returncode == 2 and "time zone" in naive.stderr
+        cancelled = await asyncio.to_thread(relance, "cancel", broadcast_id)
+        assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["status"] == "cancelled"
+        no_list = await asyncio.to_thread(relance, "create", "--name", "X", "--list", "Nope", "--template",
+                                          "news/spring")  # fmt: skip
+        assert no_list.returncode == 1 and "audience.list: no list named 'Nope'" in no_list.stderr
