@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
@@ -149,3 +150,12 @@ async def decide(session: AsyncSession, policy: PressurePolicy, *, key: str) -> 
         mine.reason = f"commercial pressure: {why}"
     await session.flush()
     return Verdict(go=go, reason=mine.reason)
+
+
+def insert_claims(session: AsyncSession) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING on the claim key, on either backend (bulk sends)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(PressureClaim).on_conflict_do_nothing(index_elements=["key"])

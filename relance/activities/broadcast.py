@@ -7,17 +7,18 @@ re-run after a crash finds what was sent and never sends it again.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, String, and_, case, cast, func, insert, literal, select, update
+from sqlalchemy import Select, String, and_, bindparam, case, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from relance.activities.delivery import DeliveryActivities
+from relance.activities.bulk_delivery import deliver_batch
+from relance.activities.delivery import BULK_SEND, DeliveryActivities
+from relance.channels import TransientSendError
 from relance.models.broadcast_io import BatchRequest, BatchResult, BroadcastReport, ChannelMode
 from relance.models.broadcast_tables import Broadcast, BroadcastRecipient
 from relance.models.journey_io import (
@@ -149,42 +150,47 @@ class BroadcastActivities:
             rows = [(r, external_id) for r, external_id in (await session.execute(query)).all()]
         if not rows:
             return BatchResult(last_seq=request.after_seq, processed=0, done=True)
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        gate = asyncio.Semaphore(CONCURRENCY)
-        outcomes: dict[int, StepOutcome] = {}
-
-        async def one(index: int, recipient: BroadcastRecipient, external_id: str) -> None:
-            # Paced: the n-th send of the batch starts no earlier than n / rate seconds in.
-            await asyncio.sleep(max(0.0, started + index / request.rate_per_second - loop.time()))
-            async with gate:
-                outcomes[recipient.seq] = await self.delivery.deliver(
-                    self._request(broadcast, request, external_id, recipient)
-                )
-            activity.heartbeat(recipient.seq)
-
         todo = [(r, e) for r, e in rows if r.status == "pending"]  # the rest went before a crash
-        # Every send in flight finishes before the batch reports a failure: a retry must never
-        # meet a claim whose send is still running (it would be recorded as unconfirmed).
-        results = await asyncio.gather(
-            *(one(i, r, e) for i, (r, e) in enumerate(todo)), return_exceptions=True
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
+        requests = [self._request(broadcast, request, e, r) for r, e in todo]
+        failure: TransientSendError | None = None
+        try:
+            decided = await deliver_batch(
+                self.delivery,
+                self.sessions,
+                requests,
+                request.rate_per_second,
+                CONCURRENCY,
+                activity.heartbeat,
+            )
+        except TransientSendError as error:
+            failure = error  # what was decided is in the ledger; the retry picks up the rest
+            decided = []
+        outcomes: dict[int, StepOutcome] = {r.seq: o for (r, _), o in zip(todo, decided, strict=False)}
+        table = BroadcastRecipient.__table__
+        changes = [
+            {
+                "b_seq": seq,
+                # Deferred (an SMS at night) stays pending until its opening hour.
+                "b_status": "pending" if deferred else outcome.status.value,
+                "b_reason": outcome.reason,
+                "b_retry": outcome.until if deferred else None,
+                "b_more": int(deferred),
+            }
+            for seq, outcome in outcomes.items()
+            for deferred in [outcome.status is DeliveryStatus.DEFERRED and outcome.until is not None]
+        ]
         async with self.sessions() as session, session.begin():
-            for seq, outcome in outcomes.items():
-                deferred = outcome.status is DeliveryStatus.DEFERRED and outcome.until is not None
-                await session.execute(
-                    update(BroadcastRecipient)
-                    .where(
-                        BroadcastRecipient.broadcast_id == request.broadcast_id, BroadcastRecipient.seq == seq
-                    )
+            if changes:  # one executemany for the batch
+                await (await session.connection()).execute(
+                    update(table)
+                    .where(table.c.broadcast_id == request.broadcast_id, table.c.seq == bindparam("b_seq"))
                     .values(
-                        # Deferred (an SMS at night) stays pending until its opening hour.
-                        status="pending" if deferred else outcome.status.value,
-                        reason=outcome.reason,
-                        retry_at=outcome.until if deferred else None,
-                        deferrals=BroadcastRecipient.deferrals + (1 if deferred else 0),
-                    )
+                        status=bindparam("b_status"),
+                        reason=bindparam("b_reason"),
+                        retry_at=bindparam("b_retry"),
+                        deferrals=table.c.deferrals + bindparam("b_more"),
+                    ),
+                    changes,
                 )
             next_retry = await session.scalar(
                 select(func.min(BroadcastRecipient.retry_at)).where(
@@ -193,8 +199,8 @@ class BroadcastActivities:
                     BroadcastRecipient.retry_at.is_not(None),
                 )
             )
-        if failures:
-            raise failures[0]  # Temporal retries the batch; what went out is in the ledger
+        if failure is not None:
+            raise failure  # Temporal retries the batch; what went out is in the ledger
         return BatchResult(
             last_seq=rows[-1][0].seq,
             # Decided for good: sent or suppressed (before a crash, or now); not the deferred.
@@ -213,7 +219,7 @@ class BroadcastActivities:
         return DeliveryRequest(
             idempotency_key=f"broadcast:{broadcast.id}:{external_id}:{channel}",
             workflow_id=f"broadcast:{broadcast.id}",
-            scenario="broadcast",
+            scenario=BULK_SEND,
             journey=broadcast.id,
             version="",
             contact=external_id,

@@ -59,6 +59,7 @@ from relance.tokens import Signer
 from relance.tracking import track_html
 
 log = structlog.get_logger("relance.delivery")
+BULK_SEND = "broadcast"  # the ledger's scenario name for messages of bulk sends
 
 CLAIMED = "sending"
 RETRYING = "retrying"
@@ -289,8 +290,8 @@ class DeliveryActivities:
 
     def _disabled_now(self, request: DeliveryRequest) -> bool:
         """S-06: a message switched off in the YAML stops going out, even in running journeys."""
-        if self.scenarios is None:
-            return False
+        if self.scenarios is None or request.scenario == BULK_SEND:
+            return False  # bulk sends are not in the scenario files
         try:
             scenario = self.scenarios().get(request.scenario)
         except ScenarioError as error:
