@@ -36,6 +36,7 @@ from relance.models.tables import Consent, Contact, Delivery, PressureClaim
 
 log = structlog.get_logger("relance.bulk")
 FINAL = {s.value for s in DeliveryStatus}
+QUEUED = "queued"  # decided to go, not yet handed to the provider: safe to send after a crash
 
 
 @dataclass
@@ -57,8 +58,17 @@ async def deliver_batch(
     """Outcomes in the order of ``requests``; raises a TransientSendError after recording the rest."""
     plans = await _decide(delivery, session_factory, requests)
     to_send = [p for p in plans if p.message is not None]
-    results = await _send_all(delivery, to_send, rate_per_second, concurrency, heartbeat)
-    await _record(session_factory, results)
+    results: dict[str, tuple[str, str | None, str | None, str | None, Planned]] = {}
+    # Claimed a few at a time, right before they go: a worker dying mid-batch leaves at most
+    # one chunk "sending" (then recorded unconfirmed, never resent); the rest stay queued.
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for first in range(0, len(to_send), concurrency):
+        chunk = await _claim(session_factory, to_send[first : first + concurrency])
+        done = await _send_all(delivery, chunk, rate_per_second, first, started)
+        await _record(session_factory, done)
+        results |= done
+        heartbeat(first)
     transient = [r for r in results.values() if r[0] == RETRYING]
     if transient:
         raise TransientSendError(f"{len(transient)} message(s) refused for now: {transient[0][1]}")
@@ -185,11 +195,11 @@ async def _decide(
                     step=request.step.id, status=DeliveryStatus.SKIPPED, at=request.at, reason=prepared
                 )
             else:
-                if row is not None:  # RETRYING: refused for now by the provider earlier; claim it again
-                    row.status, row.reason, row.updated_at = CLAIMED, None, now
-                    row.attempts += 1
+                if row is not None:  # queued, or refused for now by the provider: queue it again
+                    row.attempts += int(row.status == RETRYING)
+                    row.status, row.reason, row.updated_at = QUEUED, None, now
                 else:
-                    rows.append(_ledger_values(request, contact, CLAIMED, None, prepared))
+                    rows.append(_ledger_values(request, contact, QUEUED, None, prepared))
                 plan.message = prepared
         if claims:
             await session.execute(pressure.insert_claims(session), claims)
@@ -216,36 +226,55 @@ async def _decide(
     return plans
 
 
+async def _claim(session_factory: Callable[[], AsyncSession], plans: list[Planned]) -> list[Planned]:
+    """queued → sending, in one statement; what another worker took meanwhile is left out."""
+    keys = [p.request.idempotency_key for p in plans]
+    async with session_factory() as session, session.begin():
+        claimed = set(
+            await session.scalars(
+                update(Delivery)
+                .where(Delivery.idempotency_key.in_(keys), Delivery.status == QUEUED)
+                .values(status=CLAIMED, updated_at=datetime.now(UTC))
+                .returning(Delivery.idempotency_key)
+            )
+        )
+    for plan in plans:
+        if plan.request.idempotency_key not in claimed:
+            plan.message = None
+            plan.outcome = StepOutcome(
+                step=plan.request.step.id,
+                status=DeliveryStatus.UNCONFIRMED,
+                at=plan.request.at,
+                reason="claimed by another worker",
+            )
+    return [p for p in plans if p.message is not None]
+
+
 async def _send_all(
     delivery: DeliveryActivities,
     plans: list[Planned],
     rate_per_second: float,
-    concurrency: int,
-    heartbeat: Callable[[int], None],
+    offset: int,
+    started: float,
 ) -> dict[str, tuple[str, str | None, str | None, str | None, Planned]]:
     loop = asyncio.get_running_loop()
-    started = loop.time()
-    gate = asyncio.Semaphore(concurrency)
     results: dict[str, tuple[str, str | None, str | None, str | None, Planned]] = {}
 
     async def one(index: int, plan: Planned) -> None:
         # Paced: the n-th message starts no earlier than n / rate seconds into the batch.
-        await asyncio.sleep(max(0.0, started + index / rate_per_second - loop.time()))
+        await asyncio.sleep(max(0.0, started + (offset + index) / rate_per_second - loop.time()))
         assert plan.message is not None
         key = plan.request.idempotency_key
-        async with gate:
-            try:
-                result = await delivery.channel.send(plan.message)
-            except TransientSendError as error:
-                results[key] = (RETRYING, str(error), None, None, plan)
-            except PermanentSendError as error:
-                results[key] = (DeliveryStatus.FAILED.value, str(error), None, None, plan)
-            except UncertainSendError as error:
-                results[key] = (DeliveryStatus.UNCONFIRMED.value, str(error), None, None, plan)
-            else:
-                results[key] = (DeliveryStatus.SENT.value, None, result.provider, result.message_id, plan)
-        if index % 50 == 0:
-            heartbeat(index)
+        try:
+            result = await delivery.channel.send(plan.message)
+        except TransientSendError as error:
+            results[key] = (RETRYING, str(error), None, None, plan)
+        except PermanentSendError as error:
+            results[key] = (DeliveryStatus.FAILED.value, str(error), None, None, plan)
+        except UncertainSendError as error:
+            results[key] = (DeliveryStatus.UNCONFIRMED.value, str(error), None, None, plan)
+        else:
+            results[key] = (DeliveryStatus.SENT.value, None, result.provider, result.message_id, plan)
 
     await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
     for status, reason, _, _, plan in results.values():

@@ -117,7 +117,7 @@ class BroadcastWorkflow:
                 result_type=BatchResult,
                 # Paced sends take time; heartbeats tell a dead worker from a slow batch.
                 start_to_close_timeout=timedelta(seconds=60 + 2 * input.batch_size / input.rate_per_second),
-                heartbeat_timeout=timedelta(seconds=60),
+                heartbeat_timeout=timedelta(seconds=20),  # a chunk of sends takes seconds
                 retry_policy=BATCH_RETRY,
             )
             self._processed += batch.processed
