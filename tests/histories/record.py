@@ -157,6 +157,42 @@ async def record_soft_bounce() -> None:
                 save(await handle.fetch_history(), "soft_bounce_three_attempts.json")
 
 
+async def record_broadcast() -> None:
+    """A bulk send rescheduled once during its safety delay, then sent to a small list."""
+    from relance.broadcasts import Broadcasts
+    from relance.models.broadcast_io import BroadcastIn
+    from relance.workflows.broadcast import BroadcastWorkflow
+    from tests.conftest import api_client
+
+    async with time_skipping_environment() as env:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'r.db'}"
+            upgrade(url)
+            async with running_stack(env.client, url) as stack, api_client(stack) as http:
+                people = ["h-4", "h-5", "h-6"]
+                for who in people:
+                    await http.post(
+                        "/v1/contacts",
+                        json={"external_id": who, "email": f"{who}@example.com",
+                              "consents": {"email": {"marketing": who != "h-6"}}},
+                    )  # fmt: skip
+                await http.post("/v1/lists", json={"name": "H", "contacts": people})
+                broadcasts = Broadcasts(stack.client, stack.sessions, stack.settings)
+                state = await broadcasts.schedule(
+                    BroadcastIn.model_validate(
+                        {"name": "H", "audience": {"list": "H"}, "template": "referral/post_purchase_invite"}
+                    )
+                )
+                await broadcasts.reschedule(state.broadcast_id, state.send_at + timedelta(minutes=5))
+                handle = env.client.get_workflow_handle_for(
+                    BroadcastWorkflow.run, f"broadcast:{state.broadcast_id}"
+                )
+                async with time_skipping(env.client):
+                    done = await handle.result()
+                assert done.report is not None and done.report.sent == 2, done
+                save(await handle.fetch_history(), "broadcast_rescheduled_then_sent.json")
+
+
 def save(history: WorkflowHistory, name: str) -> None:
     target = HERE / name
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
@@ -164,10 +200,12 @@ def save(history: WorkflowHistory, name: str) -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce"]
+    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce", "broadcast"]
     if "referral" in which:
         asyncio.run(record())
     if "deferral" in which:
         asyncio.run(record_deferral())
     if "soft_bounce" in which:
         asyncio.run(record_soft_bounce())
+    if "broadcast" in which:
+        asyncio.run(record_broadcast())
