@@ -10,17 +10,20 @@ from temporalio.worker import Worker
 
 from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
+from relance.activities.giftcards import GiftCardActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
+from relance.giftcards.provider import LocalGiftCardProvider
 from relance.pressure import PressurePolicy
 from relance.scenarios import ScenarioSet
 from relance.starter.registry import scenario_registry
 from relance.templates import TemplateStore
 from relance.workflows.broadcast import BroadcastWorkflow
+from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.journey import JourneyWorkflow
 from relance.workflows.soft_bounce import SoftBounceWorkflow
 
-WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow]
+WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow, GiftCardWorkflow]
 
 
 def build_worker(
@@ -44,6 +47,9 @@ def build_worker(
         pressure_policy=PressurePolicy(settings.pressure_max_per_day, settings.pressure_arbitration_seconds),
     )
     bulk = BroadcastActivities(sessions=sessions, delivery=delivery)
+    cards = GiftCardActivities(
+        sessions=sessions, provider=LocalGiftCardProvider(settings.resolved_secret_key(), settings.public_url)
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -58,6 +64,9 @@ def build_worker(
             bulk.send_batch,
             bulk.finish,
             bulk.set_status,
+            cards.issue,
+            cards.record_balance,
+            cards.expire,
         ],
         max_concurrent_activities=100,
     )

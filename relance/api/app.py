@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.giftcards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
 from relance.api.segments import router as segment_routes
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(import_routes, dependencies=guarded)
     app.include_router(segment_routes, dependencies=guarded)
     app.include_router(send_routes, dependencies=guarded)
+    app.include_router(gift_card_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:

@@ -7,9 +7,10 @@ from sqlalchemy import engine_from_config, pool
 
 from relance.config import get_settings
 from relance.db import ensure_sqlite_dir, sync_url
-from relance.models import (
-    broadcast_tables,  # noqa: F401 (its tables join the metadata)
-    segment_tables,  # noqa: F401 (its tables join the metadata)
+from relance.models import (  # noqa: F401 (their tables join the metadata)
+    broadcast_tables,
+    giftcard_tables,
+    segment_tables,
 )
 from relance.models.tables import Base
 

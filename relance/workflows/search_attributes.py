@@ -9,8 +9,9 @@ SCENARIO = SearchAttributeKey.for_keyword("Scenario")
 JOURNEY = SearchAttributeKey.for_keyword("Journey")
 SCENARIO_VERSION = SearchAttributeKey.for_keyword("ScenarioVersion")
 STEP = SearchAttributeKey.for_keyword("Step")
+GIFT_CARD_ID = SearchAttributeKey.for_keyword("GiftCardId")
 
-ALL = [CONTACT_ID, SCENARIO, JOURNEY, SCENARIO_VERSION, STEP]
+ALL = [CONTACT_ID, SCENARIO, JOURNEY, SCENARIO_VERSION, STEP, GIFT_CARD_ID]
 
 
 def dev_server_flags() -> list[str]:

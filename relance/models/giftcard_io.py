@@ -1,0 +1,81 @@
+"""Gift cards between the API, the workflow and its activities. Workflow-safe."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GiftCardIn(BaseModel):
+    """``POST /v1/gift-cards``: give a contact an e-gift card."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(
+        min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="your idempotency key (e.g. reward-<referral id>): the same key never issues twice",
+    )  # fmt: skip
+    contact: str = Field(min_length=1, description="the holder's external id")
+    amount: float = Field(gt=0, le=10_000, description="face value, e.g. 20 for 20 €")
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+
+
+class GiftCardUseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: float = Field(gt=0, description="how much was spent; more than the balance empties it")
+
+
+class GiftCardInput(BaseModel):
+    key: str
+    contact: str
+    amount_cents: int
+    currency: str
+    validity_months: int = 12
+    warning_days: int = 7
+    templates: dict[str, str] = Field(description="delivery, used, expiry_warning, expired → template names")
+
+
+class GiftCardUse(BaseModel):
+    amount_cents: int
+    at: datetime
+
+
+class IssueRequest(BaseModel):
+    key: str
+    contact: str
+    amount_cents: int
+    currency: str
+    at: datetime
+    validity_months: int
+
+
+class CardRecord(BaseModel):
+    key: str
+    code: str
+    url: str | None
+    currency: str
+    amount_cents: int
+    balance_cents: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class UseRequest(BaseModel):
+    key: str
+    balance_cents: int
+    at: datetime
+
+
+class ExpireRequest(BaseModel):
+    key: str
+    at: datetime
+
+
+class GiftCardState(BaseModel):
+    key: str
+    status: str  # issuing, active, used, expired
+    card: CardRecord | None = None
+    messages: list[str] = Field(default_factory=list, description="step and outcome of each message")

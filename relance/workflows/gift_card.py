@@ -1,0 +1,164 @@
+"""GiftCardWorkflow: one e-gift card from issue to used or expired (G-01, G-04, G-05, G-06).
+
+Issue the card and send it; then, until its balance is spent, tell the holder
+what each use left; seven days before the end of its validity (a year by
+default) remind them of the balance; at the end, tell them it has expired.
+All dates count from the card's issue date.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from relance.models.giftcard_io import (
+        CardRecord,
+        ExpireRequest,
+        GiftCardInput,
+        GiftCardState,
+        GiftCardUse,
+        IssueRequest,
+        UseRequest,
+    )
+    from relance.models.journey_io import (
+        Anchor,
+        Channel,
+        DeliveryRequest,
+        Purpose,
+        StepOutcome,
+        StepSpec,
+        TriggerEvent,
+    )
+    from relance.workflows.journey import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY
+    from relance.workflows.search_attributes import GIFT_CARD_ID, STEP
+
+GIFT_CARD_SCENARIO = "gift_card"  # the ledger's scenario name for gift-card messages
+
+
+@workflow.defn
+class GiftCardWorkflow:
+    @workflow.init
+    def __init__(self, input: GiftCardInput) -> None:
+        self._uses: list[GiftCardUse] = []
+        self._status = "issuing"
+        self._card: CardRecord | None = None
+        self._messages: list[str] = []
+
+    @workflow.signal
+    def used(self, use: GiftCardUse) -> None:
+        self._uses.append(use)
+
+    @workflow.query
+    def state(self) -> GiftCardState:
+        return GiftCardState(
+            key=workflow.info().workflow_id.removeprefix("gift-card:"),
+            status=self._status,
+            card=self._card,
+            messages=self._messages,
+        )
+
+    @workflow.run
+    async def run(self, input: GiftCardInput) -> GiftCardState:
+        card: CardRecord = await workflow.execute_activity(
+            "issue_gift_card",
+            IssueRequest(
+                key=input.key,
+                contact=input.contact,
+                amount_cents=input.amount_cents,
+                currency=input.currency,
+                at=workflow.now(),
+                validity_months=input.validity_months,
+            ),
+            result_type=CardRecord,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=DELIVERY_RETRY,
+        )
+        self._card = card
+        self._set_status("active")
+        await self._message(input, "delivery")
+        warn_at = card.expires_at - timedelta(days=input.warning_days)
+        warned, handled = False, 0
+        while True:
+            deadline = card.expires_at if warned else warn_at
+            remaining = (deadline - workflow.now()).total_seconds()
+            try:
+                await workflow.wait_condition(
+                    lambda seen=handled: len(self._uses) > seen, timeout=max(remaining, 0.001)
+                )
+            except TimeoutError:
+                if not warned:
+                    warned = True
+                    await self._message(input, "expiry_warning")
+                    continue
+                self._card = card = await self._call(
+                    "expire_gift_card", ExpireRequest(key=input.key, at=workflow.now())
+                )
+                self._set_status("expired")
+                await self._message(input, "expired")
+                break
+            use = self._uses[handled]
+            handled += 1
+            balance = max(0, card.balance_cents - use.amount_cents)
+            self._card = card = await self._call(
+                "record_gift_card_balance", UseRequest(key=input.key, balance_cents=balance, at=use.at)
+            )
+            await self._message(input, "used")  # the template says "fully used" or the balance left
+            if balance == 0:
+                self._set_status("used")
+                break
+        return self.state()
+
+    async def _call(self, activity: str, request: object) -> CardRecord:
+        return await workflow.execute_activity(
+            activity, request, result_type=CardRecord, start_to_close_timeout=BOOKKEEPING_TIMEOUT
+        )
+
+    async def _message(self, input: GiftCardInput, step: str) -> None:
+        card = self._card
+        assert card is not None
+        outcome: StepOutcome = await workflow.execute_activity(
+            "deliver_message",
+            DeliveryRequest(
+                idempotency_key=f"{workflow.info().workflow_id}:{step}:{len(self._messages)}",
+                workflow_id=workflow.info().workflow_id,
+                scenario=GIFT_CARD_SCENARIO,
+                journey=input.key,
+                version="",
+                contact=input.contact,
+                step=StepSpec(
+                    id=step,
+                    channel=Channel.EMAIL,
+                    template=input.templates[step],
+                    delay_seconds=0,
+                    after=Anchor.TRIGGER,
+                    purpose=Purpose.TRANSACTIONAL,  # about something the holder owns: no opt-in needed
+                ),
+                trigger=TriggerEvent(
+                    event_id=0,
+                    type="gift_card",
+                    ref=input.key,
+                    occurred_at=card.issued_at,
+                    properties={
+                        "code": card.code,
+                        "url": card.url,
+                        "currency": card.currency,
+                        "amount": card.amount_cents / 100,
+                        "balance": card.balance_cents / 100,
+                        "expires_on": card.expires_at.date().isoformat(),  # UTC date: no tzdata here
+                    },
+                ),
+                at=workflow.now(),
+            ),
+            result_type=StepOutcome,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=DELIVERY_RETRY,
+        )
+        self._messages.append(f"{step}: {outcome.status.value}")
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+        workflow.upsert_search_attributes(
+            [GIFT_CARD_ID.value_set(workflow.info().workflow_id), STEP.value_set(status)]
+        )
