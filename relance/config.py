@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     broadcast_rate_per_second: float = Field(50, gt=0, description="the provider's sending rate")
     gift_card_validity_months: int = Field(12, ge=1, description="how long an e-gift card can be spent")
     gift_card_warning_days: int = Field(7, ge=0, description="expiry warning this many days before the end")
+    referral_validation_days: int = Field(
+        15, ge=0, description="withdrawal period: a return in it cancels the referral's reward"
+    )
+    referral_reward_amount: float = Field(10.0, gt=0, description="the sponsor's e-gift card, in EUR")
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

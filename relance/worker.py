@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
 from relance.activities.giftcards import GiftCardActivities
+from relance.activities.referrals import ReferralActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
 from relance.giftcards.provider import LocalGiftCardProvider
@@ -21,9 +22,10 @@ from relance.templates import TemplateStore
 from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.journey import JourneyWorkflow
+from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.soft_bounce import SoftBounceWorkflow
 
-WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow, GiftCardWorkflow]
+WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow, GiftCardWorkflow, ReferralWorkflow]
 
 
 def build_worker(
@@ -67,6 +69,7 @@ def build_worker(
             cards.issue,
             cards.record_balance,
             cards.expire,
+            ReferralActivities(sessions).record_status,
         ],
         max_concurrent_activities=100,
     )

@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.giftcards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
+from relance.api.referrals import router as referral_routes
 from relance.api.segments import router as segment_routes
 from relance.api.sends import router as send_routes
 from relance.api.tracking import router as tracking_links
@@ -30,6 +31,7 @@ from relance.config import Settings, get_settings
 from relance.lists import ListError
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
+from relance.referrals.service import ReferralError
 from relance.scenarios import ScenarioError
 from relance.sns import SnsVerifier
 from relance.starter import Relance
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(segment_routes, dependencies=guarded)
     app.include_router(send_routes, dependencies=guarded)
     app.include_router(gift_card_routes, dependencies=guarded)
+    app.include_router(referral_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
@@ -135,6 +138,10 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             message = err["msg"].removeprefix("Value error, ")
             details.append(ErrorDetail(field=_field(err["loc"]), message=message))
         return _error(422, "the request does not match the expected payload", details)
+
+    @app.exception_handler(ReferralError)
+    async def referral_refused(_: Request, exc: ReferralError) -> JSONResponse:
+        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
 
     @app.exception_handler(BroadcastError)
     async def send_refused(_: Request, exc: BroadcastError) -> JSONResponse:

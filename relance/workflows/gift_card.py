@@ -22,16 +22,9 @@ with workflow.unsafe.imports_passed_through():
         IssueRequest,
         UseRequest,
     )
-    from relance.models.journey_io import (
-        Anchor,
-        Channel,
-        DeliveryRequest,
-        Purpose,
-        StepOutcome,
-        StepSpec,
-        TriggerEvent,
-    )
+    from relance.models.journey_io import Purpose
     from relance.workflows.journey import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY
+    from relance.workflows.messages import send_message
     from relance.workflows.search_attributes import GIFT_CARD_ID, STEP
 
 GIFT_CARD_SCENARIO = "gift_card"  # the ledger's scenario name for gift-card messages
@@ -118,42 +111,23 @@ class GiftCardWorkflow:
     async def _message(self, input: GiftCardInput, step: str) -> None:
         card = self._card
         assert card is not None
-        outcome: StepOutcome = await workflow.execute_activity(
-            "deliver_message",
-            DeliveryRequest(
-                idempotency_key=f"{workflow.info().workflow_id}:{step}:{len(self._messages)}",
-                workflow_id=workflow.info().workflow_id,
-                scenario=GIFT_CARD_SCENARIO,
-                journey=input.key,
-                version="",
-                contact=input.contact,
-                step=StepSpec(
-                    id=step,
-                    channel=Channel.EMAIL,
-                    template=input.templates[step],
-                    delay_seconds=0,
-                    after=Anchor.TRIGGER,
-                    purpose=Purpose.TRANSACTIONAL,  # about something the holder owns: no opt-in needed
-                ),
-                trigger=TriggerEvent(
-                    event_id=0,
-                    type="gift_card",
-                    ref=input.key,
-                    occurred_at=card.issued_at,
-                    properties={
-                        "code": card.code,
-                        "url": card.url,
-                        "currency": card.currency,
-                        "amount": card.amount_cents / 100,
-                        "balance": card.balance_cents / 100,
-                        "expires_on": card.expires_at.date().isoformat(),  # UTC date: no tzdata here
-                    },
-                ),
-                at=workflow.now(),
-            ),
-            result_type=StepOutcome,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=DELIVERY_RETRY,
+        outcome = await send_message(
+            scenario=GIFT_CARD_SCENARIO,
+            subject_id=input.key,
+            step=step,
+            template=input.templates[step],
+            contact=input.contact,
+            purpose=Purpose.TRANSACTIONAL,  # about something the holder owns: no opt-in needed
+            occurred_at=card.issued_at,
+            properties={
+                "code": card.code,
+                "url": card.url,
+                "currency": card.currency,
+                "amount": card.amount_cents / 100,
+                "balance": card.balance_cents / 100,
+                "expires_on": card.expires_at.date().isoformat(),  # UTC date: no tzdata here
+            },
+            attempt=len(self._messages),
         )
         self._messages.append(f"{step}: {outcome.status.value}")
 

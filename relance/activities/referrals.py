@@ -1,0 +1,25 @@
+"""Referral bookkeeping: the status row operators and reports read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from relance.models.referral_io import ReferralStatus
+from relance.models.referral_tables import Referral
+
+
+@dataclass
+class ReferralActivities:
+    sessions: async_sessionmaker[AsyncSession]
+
+    @activity.defn(name="record_referral_status")
+    async def record_status(self, status: ReferralStatus) -> None:
+        async with self.sessions() as session, session.begin():
+            row = await session.get(Referral, status.referral_id)
+            if row is not None:
+                row.status, row.reason, row.updated_at = status.status, status.reason, datetime.now(UTC)
+                row.order_id = status.order_id or row.order_id

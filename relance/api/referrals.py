@@ -1,0 +1,59 @@
+"""``/v1/referrals``: invitations, conversions, returns and operator rejection (R-05 … R-17)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from relance.models.referral_io import ReferralAnswer, ReferralIn, ReferralState
+from relance.referrals.service import Referrals
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str = Field(min_length=1, max_length=200)
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _referrals(request: Request) -> Referrals:
+    relance = request.app.state.relance
+    return Referrals(relance.client, relance.ingestor.sessions, relance.settings)
+
+
+@router.post("", status_code=201, response_model=ReferralAnswer, summary="A sponsor invites a referee")
+async def invite(body: ReferralIn, request: Request) -> JSONResponse | ReferralAnswer:
+    answer = await _referrals(request).invite(body)
+    if answer.status == "refused":  # the fraud guards said no: a 422 that says why
+        return JSONResponse(
+            {"error": f"referral refused: {answer.reason}", "referral_id": answer.referral_id,
+             "details": [{"field": "referee", "message": answer.reason}]},
+            status_code=422,
+        )  # fmt: skip
+    return answer
+
+
+@router.get("/{referral_id}", response_model=ReferralState, summary="Where a referral stands")
+async def show(referral_id: str, request: Request) -> ReferralState:
+    return await _referrals(request).state(referral_id)
+
+
+@router.post("/{referral_id}/convert", response_model=ReferralState, summary="The referee bought")
+async def convert(referral_id: str, body: OrderIn, request: Request) -> ReferralState:
+    return await _referrals(request).convert(referral_id, body.order_id)
+
+
+@router.post("/{referral_id}/cancel-order", response_model=ReferralState, summary="The purchase was returned")
+async def cancel_order(referral_id: str, body: OrderIn, request: Request) -> ReferralState:
+    return await _referrals(request).cancel_order(referral_id, body.order_id)
+
+
+@router.post("/{referral_id}/reject", response_model=ReferralState, summary="An operator rejects it")
+async def reject(referral_id: str, body: RejectIn, request: Request) -> ReferralState:
+    return await _referrals(request).reject(referral_id, body.reason)

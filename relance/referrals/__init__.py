@@ -1,0 +1,1 @@
+"""Referrals: fraud guards, the ReferralWorkflow's starter, conversions and operator decisions."""

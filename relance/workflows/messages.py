@@ -1,0 +1,67 @@
+"""Sending one message from a workflow other than a journey (gift cards, referrals).
+
+It goes through the same ``deliver_message`` activity as journeys: eligibility,
+rendering, the ledger's exactly-once claim. Workflow-safe.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from relance.models.journey_io import (
+        Anchor,
+        Channel,
+        DeliveryRequest,
+        Purpose,
+        StepOutcome,
+        StepSpec,
+        TriggerEvent,
+    )
+    from relance.workflows.journey import DELIVERY_RETRY
+
+
+async def send_message(
+    *,
+    scenario: str,
+    subject_id: str,
+    step: str,
+    template: str,
+    contact: str,
+    purpose: Purpose,
+    occurred_at: datetime,
+    properties: dict[str, object],
+    channel: Channel = Channel.EMAIL,
+    attempt: int = 0,
+) -> StepOutcome:
+    """``subject_id`` names what the message is about (a card, a referral); with ``step`` and
+    ``attempt`` it makes the ledger key, so a replayed or retried send is never doubled."""
+    wf_id = workflow.info().workflow_id
+    return await workflow.execute_activity(
+        "deliver_message",
+        DeliveryRequest(
+            idempotency_key=f"{wf_id}:{step}:{channel.value}:{attempt}",
+            workflow_id=wf_id,
+            scenario=scenario,
+            journey=subject_id,
+            version="",
+            contact=contact,
+            step=StepSpec(
+                id=step,
+                channel=channel,
+                template=template,
+                delay_seconds=0,
+                after=Anchor.TRIGGER,
+                purpose=purpose,
+            ),
+            trigger=TriggerEvent(
+                event_id=0, type=scenario, ref=subject_id, occurred_at=occurred_at, properties=properties
+            ),
+            at=workflow.now(),
+        ),
+        result_type=StepOutcome,
+        start_to_close_timeout=timedelta(minutes=1),
+        retry_policy=DELIVERY_RETRY,
+    )

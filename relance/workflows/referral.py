@@ -1,0 +1,199 @@
+"""ReferralWorkflow: one sponsor, one referee, from the invitation to the reward (R-05 … R-15).
+
+The referee is invited; if they have not bought a week later they get one
+reminder (only with their marketing opt-in), and the sponsor hears after two
+weeks that their friend has not come yet. When the referee's purchase arrives
+the referral is reconciled and both are told; the reward waits out the
+validation window (the withdrawal period), and a return or cancellation in it
+abandons the referral. Then the referee hears it is validated, and the sponsor
+gets the reward: an e-gift card with its own workflow. An operator may reject
+the referral until it is validated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from relance.models.giftcard_io import GiftCardInput
+    from relance.models.journey_io import Channel, Purpose
+    from relance.models.referral_io import (
+        Cancellation,
+        Conversion,
+        ReferralInput,
+        ReferralState,
+        ReferralStatus,
+        Rejection,
+    )
+    from relance.workflows.gift_card import GiftCardWorkflow
+    from relance.workflows.journey import BOOKKEEPING_TIMEOUT
+    from relance.workflows.messages import send_message
+    from relance.workflows.search_attributes import STEP
+
+REFERRAL_SCENARIO = "referral_program"
+GIFT_CARD_TEMPLATES = {
+    "delivery": "giftcard/delivery",
+    "used": "giftcard/used",
+    "expiry_warning": "giftcard/expiry_warning",
+    "expired": "giftcard/expired",
+}
+
+
+@workflow.defn
+class ReferralWorkflow:
+    @workflow.init
+    def __init__(self, input: ReferralInput) -> None:
+        self._input = input
+        self._status = "invited"
+        self._conversion: Conversion | None = None
+        self._cancellation: Cancellation | None = None
+        self._rejection: Rejection | None = None
+        self._messages: list[str] = []
+        self._started = workflow.now()
+
+    # --- what happens outside ---------------------------------------------------------
+
+    @workflow.signal
+    def converted(self, conversion: Conversion) -> None:
+        if self._conversion is None:  # the same purchase twice, or a second one: one reward
+            self._conversion = conversion
+
+    @workflow.signal
+    def cancelled(self, cancellation: Cancellation) -> None:
+        if self._conversion is not None and cancellation.order_id == self._conversion.order_id:
+            self._cancellation = cancellation
+
+    @workflow.update
+    def reject(self, rejection: Rejection) -> ReferralState:
+        self._rejection = rejection
+        return self.state()
+
+    @reject.validator
+    def _may_reject(self, rejection: Rejection) -> None:
+        if self._status not in ("invited", "reconciled"):
+            raise ValueError(f"the referral is {self._status}: it can no longer be rejected")
+
+    @workflow.query
+    def state(self) -> ReferralState:
+        reason = self._rejection.reason if self._rejection else None
+        order = self._conversion.order_id if self._conversion else None
+        return ReferralState(
+            referral_id=self._input.referral_id,
+            status=self._status,
+            order_id=order,
+            reason=reason,
+            messages=self._messages,
+        )
+
+    # --- the referral -----------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: ReferralInput) -> ReferralState:
+        await self._to_referee("invitation", Purpose.TRANSACTIONAL)  # sent at the sponsor's request
+        invited = workflow.now()
+        if not await self._until(invited + timedelta(days=input.reminder_days), self._decided):
+            await self._to_referee("invitation_reminder", Purpose.MARKETING)  # opted-in referees only
+        if not await self._until(invited + timedelta(days=input.inactive_days), self._decided):
+            await self._to_sponsor("inactive_referee")
+        if not await self._until(invited + timedelta(days=input.expire_days), self._decided):
+            return await self._end("abandoned", "the referee did not buy in time", notify=False)
+        if self._rejection is not None:
+            return await self._end("rejected", self._rejection.reason)
+
+        conversion = self._conversion
+        assert conversion is not None
+        await self._record("reconciled")
+        await self._to_sponsor("reconciled_sponsor")
+        await self._to_referee("reconciled_referee", Purpose.TRANSACTIONAL)
+        window_end = conversion.at + timedelta(days=input.validation_days)
+        if await self._until(
+            window_end, lambda: self._cancellation is not None or self._rejection is not None
+        ):
+            if self._rejection is not None:
+                return await self._end("rejected", self._rejection.reason)
+            return await self._end("abandoned", f"order {conversion.order_id} was returned or cancelled")
+
+        await self._record("validated")
+        await self._to_referee("validated_referee", Purpose.TRANSACTIONAL)
+        await workflow.start_child_workflow(
+            GiftCardWorkflow.run,
+            GiftCardInput(
+                key=f"reward-{input.referral_id}",
+                contact=input.sponsor,
+                amount_cents=round(input.reward_amount * 100),
+                currency=input.reward_currency,
+                templates=GIFT_CARD_TEMPLATES,
+            ),
+            id=f"gift-card:reward-{input.referral_id}",
+            parent_close_policy=ParentClosePolicy.ABANDON,  # the card lives its own year
+        )
+        await self._to_sponsor("reward_sponsor")
+        await self._record("rewarded")
+        return self.state()
+
+    def _decided(self) -> bool:
+        return self._conversion is not None or self._rejection is not None
+
+    async def _until(self, deadline: datetime, check: Callable[[], bool]) -> bool:
+        """Wait for ``check()`` until ``deadline``; True when it came first."""
+        if check():
+            return True
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return False
+        try:
+            await workflow.wait_condition(check, timeout=remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _end(self, status: str, reason: str, notify: bool = True) -> ReferralState:
+        if notify:
+            await self._to_sponsor("rejected_sponsor")  # with an invitation to refer someone else
+        await self._record(status, reason)
+        return self.state()
+
+    async def _record(self, status: str, reason: str | None = None) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([STEP.value_set(status)])
+        await workflow.execute_activity(
+            "record_referral_status",
+            ReferralStatus(
+                referral_id=self._input.referral_id,
+                status=status,
+                reason=reason,
+                order_id=self._conversion.order_id if self._conversion else None,
+            ),
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        )
+
+    async def _to_referee(self, step: str, purpose: Purpose) -> None:
+        await self._message(step, self._input.referee, purpose, self._input.channel)
+
+    async def _to_sponsor(self, step: str) -> None:
+        await self._message(step, self._input.sponsor, Purpose.TRANSACTIONAL, Channel.EMAIL)
+
+    async def _message(self, step: str, contact: str, purpose: Purpose, channel: Channel) -> None:
+        outcome = await send_message(
+            scenario=REFERRAL_SCENARIO,
+            subject_id=self._input.referral_id,
+            step=step,
+            template=f"referral/{step}",
+            contact=contact,
+            purpose=purpose,
+            occurred_at=self._started,
+            properties={
+                "referral_id": self._input.referral_id,
+                "sponsor_name": self._input.sponsor_name,
+                "order_id": self._conversion.order_id if self._conversion else None,
+                "reward_amount": self._input.reward_amount,
+                "reward_currency": self._input.reward_currency,
+                "reason": self._rejection.reason if self._rejection else None,
+            },
+            channel=channel,
+        )
+        self._messages.append(f"{step}: {outcome.status.value}")

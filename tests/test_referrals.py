@@ -1,0 +1,157 @@
+"""Referrals from invitation to reward: a sponsor invites three friends (R-05, R-07, R-09 … R-12, R-14, R-15, R-17)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select
+from temporalio.testing import WorkflowEnvironment
+
+from relance.models.referral_io import ReferralState
+from relance.models.referral_tables import Referral
+from relance.models.tables import Delivery
+from relance.simulate import time_skipping
+from relance.workflows.gift_card import GiftCardWorkflow
+from relance.workflows.referral import ReferralWorkflow
+from tests.conftest import Stack, api_client, purchase, running_stack
+
+DAY = timedelta(days=1)
+
+
+async def invite(http: httpx.AsyncClient, email: str, **referee: str) -> httpx.Response:
+    return await http.post("/v1/referrals", json={"sponsor": "sam", "referee": {"email": email, **referee}})
+
+
+async def result(stack: Stack, referral_id: str) -> ReferralState:
+    handle = stack.client.get_workflow_handle_for(ReferralWorkflow.run, f"referral:{referral_id}")
+    async with time_skipping(stack.client):
+        return await handle.result()
+
+
+async def messages_of(stack: Stack, referral_id: str) -> list[tuple[str, str, str, str | None]]:
+    async with stack.sessions() as session:
+        rows = await session.scalars(
+            select(Delivery).where(Delivery.journey == referral_id).order_by(Delivery.at, Delivery.id)
+        )
+        return [(r.message, r.contact_external_id, r.status, r.reason) for r in rows]
+
+
+@pytest.mark.feature("R-05")
+@pytest.mark.feature("R-07")
+@pytest.mark.feature("R-09")
+@pytest.mark.feature("R-10")
+@pytest.mark.feature("R-11")
+@pytest.mark.feature("R-12")
+@pytest.mark.feature("R-14")
+@pytest.mark.feature("R-15")
+async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sqlite_url: str) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack, api_client(stack) as http:
+        t0 = await time_env.get_current_time()
+        await stack.relance.send_event(purchase(t0, order="S-1", contact="sam", first_name="Sam"))
+        ids = {}
+        for friend in ("ana", "ben", "cyd"):
+            answer = await invite(http, f"{friend}@example.com", first_name=friend.title())
+            assert answer.status_code == 201, answer.text
+            ids[friend] = answer.json()["referral_id"]
+        # Ana buys, then returns it within the withdrawal period: no reward.
+        await time_env.sleep(2 * DAY)
+        await http.post(f"/v1/referrals/{ids['ana']}/convert", json={"order_id": "A-9"})
+        # Ben buys and keeps it.
+        await http.post(f"/v1/referrals/{ids['ben']}/convert", json={"order_id": "B-9"})
+        again = await http.post(f"/v1/referrals/{ids['ben']}/convert", json={"order_id": "B-9"})
+        assert again.status_code == 200  # the same purchase twice is one reconciliation
+        await time_env.sleep(3 * DAY)
+        await http.post(f"/v1/referrals/{ids['ana']}/cancel-order", json={"order_id": "A-9"})
+
+        ana, ben, cyd = [await result(stack, ids[f]) for f in ("ana", "ben", "cyd")]
+        card = stack.client.get_workflow_handle_for(GiftCardWorkflow.run, f"gift-card:reward-{ids['ben']}")
+        card_state = await card.query(GiftCardWorkflow.state)
+        async with stack.sessions() as session:
+            rows = {r.id: (r.status, r.reason) for r in await session.scalars(select(Referral))}
+        log = {friend: await messages_of(stack, ids[friend]) for friend in ids}
+
+    assert (ana.status, ben.status, cyd.status) == ("abandoned", "rewarded", "abandoned")
+    assert rows[ids["ana"]] == ("abandoned", "order A-9 was returned or cancelled")
+    assert rows[ids["ben"]] == ("rewarded", None)
+    assert rows[ids["cyd"]] == ("abandoned", "the referee did not buy in time")
+    ben_id = log["ben"][0][1]  # the referee's contact, created by the invitation
+    assert ben_id != "sam"
+    assert [(m, who, s) for m, who, s, _ in log["ben"]] == [
+        ("invitation", ben_id, "sent"),
+        ("reconciled_sponsor", "sam", "sent"),
+        ("reconciled_referee", ben_id, "sent"),
+        ("validated_referee", ben_id, "sent"),
+        ("reward_sponsor", "sam", "sent"),
+    ]
+    assert card_state.status == "active" and card_state.card is not None
+    assert card_state.card.amount_cents == 1000 and card_state.messages == ["delivery: sent"]
+    assert [m for m, *_ in log["ana"]] == [
+        "invitation",
+        "reconciled_sponsor",
+        "reconciled_referee",
+        "rejected_sponsor",
+    ]
+    # Cyd never opted in: the reminder is not sent (GDPR); Sam hears she has not come.
+    assert [(m, s, r) for m, _, s, r in log["cyd"]] == [
+        ("invitation", "sent", None),
+        ("invitation_reminder", "skipped", "no marketing opt-in for email"),
+        ("inactive_referee", "sent", None),
+    ]
+
+
+@pytest.mark.feature("R-17")
+async def test_fraud_guards_refuse_with_a_reason(time_env: WorkflowEnvironment, database_url: str) -> None:
+    async with running_stack(time_env.client, database_url) as stack, api_client(stack) as http:
+        t0 = await time_env.get_current_time()
+        await stack.relance.send_event(purchase(t0, order="S-1", contact="sam", phone="+33612345678"))
+        await stack.relance.send_event(purchase(t0, order="C-1", contact="cleo"))
+        self_referral = await invite(http, " SAM@example.com ")
+        assert self_referral.status_code == 422
+        assert self_referral.json()["details"] == [
+            {"field": "referee", "message": "self-referral: the referee is the sponsor"}
+        ]
+        by_phone = await http.post(
+            "/v1/referrals", json={"sponsor": "sam", "referee": {"phone": "06 12 34 56 78"}}
+        )
+        assert by_phone.json()["details"][0]["message"] == "self-referral: the referee is the sponsor"
+        customer = await invite(http, "cleo@example.com")
+        assert customer.json()["details"][0]["message"] == "the referee is already a customer"
+        first = await invite(http, "dan@example.com")
+        assert first.status_code == 201
+        duplicate = await invite(http, "Dan@Example.com")
+        assert duplicate.json()["details"][0]["message"] == (
+            f"the referee was already invited (referral {first.json()['referral_id']})"
+        )
+        unknown = await http.post(
+            "/v1/referrals", json={"sponsor": "nobody", "referee": {"email": "x@example.com"}}
+        )
+        assert unknown.status_code == 404
+        async with stack.sessions() as session:
+            statuses = sorted(r.status for r in await session.scalars(select(Referral)))
+    assert statuses == ["invited", "refused", "refused", "refused", "refused"]
+
+
+@pytest.mark.feature("R-15")
+async def test_an_operator_rejects_a_referral_before_it_is_validated(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack, api_client(stack) as http:
+        t0 = await time_env.get_current_time()
+        await stack.relance.send_event(purchase(t0, order="S-1", contact="sam"))
+        one = (await invite(http, "eve@example.com")).json()["referral_id"]
+        await http.post(f"/v1/referrals/{one}/convert", json={"order_id": "E-1"})
+        rejected = await http.post(f"/v1/referrals/{one}/reject", json={"reason": "fake order"})
+        assert rejected.status_code == 200, rejected.text
+        state = await result(stack, one)
+        assert (state.status, state.reason) == ("rejected", "fake order")
+        late = await http.post(f"/v1/referrals/{one}/convert", json={"order_id": "E-2"})
+        assert late.status_code == 409 and "rejected" in late.json()["error"]
+        assert [m for m, *_ in await messages_of(stack, one)][-1] == "rejected_sponsor"
+
+        two = (await invite(http, "fay@example.com")).json()["referral_id"]
+        await http.post(f"/v1/referrals/{two}/convert", json={"order_id": "F-1"})
+        await result(stack, two)
+        too_late = await http.post(f"/v1/referrals/{two}/reject", json={"reason": "changed my mind"})
+        assert too_late.status_code == 409
