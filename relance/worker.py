@@ -49,6 +49,7 @@ def build_worker(
         pressure_policy=PressurePolicy(settings.pressure_max_per_day, settings.pressure_arbitration_seconds),
     )
     bulk = BroadcastActivities(sessions=sessions, delivery=delivery)
+    referrals = ReferralActivities(sessions)
     cards = GiftCardActivities(
         sessions=sessions, provider=LocalGiftCardProvider(settings.resolved_secret_key(), settings.public_url)
     )
@@ -69,7 +70,8 @@ def build_worker(
             cards.issue,
             cards.record_balance,
             cards.expire,
-            ReferralActivities(sessions).record_status,
+            referrals.record_status,
+            referrals.card_balance,
         ],
         max_concurrent_activities=100,
     )

@@ -20,7 +20,15 @@ from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTE_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-SEARCH_ATTRIBUTES = ["ContactId", "Scenario", "Journey", "ScenarioVersion", "Step", "GiftCardId"]
+SEARCH_ATTRIBUTES = [
+    "ContactId",
+    "Scenario",
+    "Journey",
+    "ScenarioVersion",
+    "Step",
+    "GiftCardId",
+    "ReferralId",
+]
 SERVICES = {
     "postgres",
     "temporal-admin-tools",

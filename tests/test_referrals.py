@@ -40,6 +40,9 @@ async def messages_of(stack: Stack, referral_id: str) -> list[tuple[str, str, st
 
 @pytest.mark.feature("R-05")
 @pytest.mark.feature("R-07")
+@pytest.mark.feature("R-08")
+@pytest.mark.feature("R-13")
+@pytest.mark.feature("R-16")
 @pytest.mark.feature("R-09")
 @pytest.mark.feature("R-10")
 @pytest.mark.feature("R-11")
@@ -80,15 +83,19 @@ async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sq
     assert ben_id != "sam"
     assert [(m, who, s) for m, who, s, _ in log["ben"]] == [
         ("invitation", ben_id, "sent"),
+        ("thank_you", "sam", "sent"),
         ("reconciled_sponsor", "sam", "sent"),
         ("reconciled_referee", ben_id, "sent"),
         ("validated_referee", ben_id, "sent"),
         ("reward_sponsor", "sam", "sent"),
+        ("reward_reminder", "sam", "sent"),  # the card was not used within 30 days
+        ("refer_again", "sam", "sent"),
     ]
     assert card_state.status == "active" and card_state.card is not None
     assert card_state.card.amount_cents == 1000 and card_state.messages == ["delivery: sent"]
     assert [m for m, *_ in log["ana"]] == [
         "invitation",
+        "thank_you",
         "reconciled_sponsor",
         "reconciled_referee",
         "rejected_sponsor",
@@ -96,6 +103,7 @@ async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sq
     # Cyd never opted in: the reminder is not sent (GDPR); Sam hears she has not come.
     assert [(m, s, r) for m, _, s, r in log["cyd"]] == [
         ("invitation", "sent", None),
+        ("thank_you", "sent", None),
         ("invitation_reminder", "skipped", "no marketing opt-in for email"),
         ("inactive_referee", "sent", None),
     ]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from relance.models.referral_io import ReferralStatus
+from relance.models.giftcard_tables import GiftCard
+from relance.models.referral_io import CardBalance, CardQuery, ReferralStatus
 from relance.models.referral_tables import Referral
 
 
@@ -23,3 +24,13 @@ class ReferralActivities:
             if row is not None:
                 row.status, row.reason, row.updated_at = status.status, status.reason, datetime.now(UTC)
                 row.order_id = status.order_id or row.order_id
+
+    @activity.defn(name="gift_card_balance")
+    async def card_balance(self, query: CardQuery) -> CardBalance:
+        async with self.sessions() as session:
+            card = await session.get(GiftCard, query.key)
+        if card is None:
+            return CardBalance(found=False)
+        return CardBalance(
+            found=True, amount_cents=card.amount_cents, balance_cents=card.balance_cents, status=card.status
+        )

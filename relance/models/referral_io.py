@@ -52,6 +52,13 @@ class ReferralInput(BaseModel):
     validation_days: int = 15
     reward_amount: float = 10.0
     reward_currency: str = "EUR"
+    thank_you_hours: int = Field(
+        0, description="thank the sponsor this long after the invitation (0: at once)"
+    )
+    reward_reminder_days: int = Field(30, description="remind the sponsor of an unused reward card; 0: never")
+    refer_again_days: int = Field(
+        60, description="invite the sponsor to refer again after a reward; 0: never"
+    )
 
 
 class Conversion(BaseModel):
@@ -81,3 +88,14 @@ class ReferralState(BaseModel):
     order_id: str | None = None
     reason: str | None = None
     messages: list[str] = Field(default_factory=list)
+
+
+class CardQuery(BaseModel):
+    key: str
+
+
+class CardBalance(BaseModel):
+    found: bool
+    amount_cents: int = 0
+    balance_cents: int = 0
+    status: str = ""

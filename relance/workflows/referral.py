@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
     from relance.models.journey_io import Channel, Purpose
     from relance.models.referral_io import (
         Cancellation,
+        CardBalance,
+        CardQuery,
         Conversion,
         ReferralInput,
         ReferralState,
@@ -32,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from relance.workflows.gift_card import GiftCardWorkflow
     from relance.workflows.journey import BOOKKEEPING_TIMEOUT
     from relance.workflows.messages import send_message
-    from relance.workflows.search_attributes import STEP
+    from relance.workflows.search_attributes import REFERRAL_ID, STEP
 
 REFERRAL_SCENARIO = "referral_program"
 GIFT_CARD_TEMPLATES = {
@@ -95,6 +97,9 @@ class ReferralWorkflow:
     async def run(self, input: ReferralInput) -> ReferralState:
         await self._to_referee("invitation", Purpose.TRANSACTIONAL)  # sent at the sponsor's request
         invited = workflow.now()
+        if input.thank_you_hours:
+            await workflow.sleep(timedelta(hours=input.thank_you_hours))
+        await self._to_sponsor("thank_you")
         if not await self._until(invited + timedelta(days=input.reminder_days), self._decided):
             await self._to_referee("invitation_reminder", Purpose.MARKETING)  # opted-in referees only
         if not await self._until(invited + timedelta(days=input.inactive_days), self._decided):
@@ -133,6 +138,22 @@ class ReferralWorkflow:
         )
         await self._to_sponsor("reward_sponsor")
         await self._record("rewarded")
+        rewarded = workflow.now()
+        if input.reward_reminder_days:
+            await workflow.sleep(timedelta(days=input.reward_reminder_days))
+            card = await workflow.execute_activity(
+                "gift_card_balance",
+                CardQuery(key=f"reward-{input.referral_id}"),
+                result_type=CardBalance,
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            )
+            if card.found and card.status == "active" and card.balance_cents == card.amount_cents:
+                await self._to_sponsor("reward_reminder")  # the card is still untouched
+        if input.refer_again_days:
+            await workflow.sleep(
+                max(timedelta(0), rewarded + timedelta(days=input.refer_again_days) - workflow.now())
+            )
+            await self._to_sponsor("refer_again")
         return self.state()
 
     def _decided(self) -> bool:
@@ -159,7 +180,9 @@ class ReferralWorkflow:
 
     async def _record(self, status: str, reason: str | None = None) -> None:
         self._status = status
-        workflow.upsert_search_attributes([STEP.value_set(status)])
+        workflow.upsert_search_attributes(
+            [REFERRAL_ID.value_set(self._input.referral_id), STEP.value_set(status)]
+        )
         await workflow.execute_activity(
             "record_referral_status",
             ReferralStatus(

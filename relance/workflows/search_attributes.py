@@ -10,8 +10,9 @@ JOURNEY = SearchAttributeKey.for_keyword("Journey")
 SCENARIO_VERSION = SearchAttributeKey.for_keyword("ScenarioVersion")
 STEP = SearchAttributeKey.for_keyword("Step")
 GIFT_CARD_ID = SearchAttributeKey.for_keyword("GiftCardId")
+REFERRAL_ID = SearchAttributeKey.for_keyword("ReferralId")
 
-ALL = [CONTACT_ID, SCENARIO, JOURNEY, SCENARIO_VERSION, STEP, GIFT_CARD_ID]
+ALL = [CONTACT_ID, SCENARIO, JOURNEY, SCENARIO_VERSION, STEP, GIFT_CARD_ID, REFERRAL_ID]
 
 
 def dev_server_flags() -> list[str]:
