@@ -119,16 +119,20 @@ class Broadcasts:
             if row.archived_at is not None:
                 raise BroadcastError("audience.list", f"list '{name}' is archived: reactivate it first")
             return
-        try:
-            from relance import segments
+        from relance import segments
+        from relance.segments.builtins import BUILTINS, is_builtin
 
-            segments.audience(  # type: ignore[attr-defined]
+        if audience.builtin is not None and not is_builtin(audience.builtin):
+            # Only the default filters' names: never a path to a file on this server.
+            raise BroadcastError(
+                "audience.builtin", f"no default filter '{audience.builtin}'; known: {', '.join(BUILTINS)}"
+            )
+        try:
+            segments.audience(
                 audience.segment if audience.segment is not None else audience.builtin, datetime.now(UTC)
             )
-        except (ImportError, AttributeError) as error:
-            raise BroadcastError("audience", "segments are not available in this version") from error
         except ValueError as error:
-            raise BroadcastError("audience", str(error)) from error
+            raise BroadcastError("audience.segment", str(error)) from error
 
     async def list(self, include_done: bool = False) -> list[BroadcastState]:
         async with self.sessions() as session:

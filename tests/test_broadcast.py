@@ -300,3 +300,32 @@ async def test_sends_from_the_command_line(
         no_list = await asyncio.to_thread(relance, "create", "--name", "X", "--list", "Nope", "--template",
                                           "news/spring")  # fmt: skip
         assert no_list.returncode == 1 and "audience.list: no list named 'Nope'" in no_list.stderr
+
+
+@pytest.mark.feature("B-01")
+@pytest.mark.feature("C-06")
+async def test_a_send_to_a_segment_or_a_default_filter(
+    time_env: WorkflowEnvironment, sqlite_url: str, spring: Path
+) -> None:
+    async with running_stack(
+        time_env.client, sqlite_url, templates_dir=spring, pressure_max_per_day=0
+    ) as stack, api_client(stack) as http:  # fmt: skip
+        for who, club in (("ana", "Lyon"), ("ben", "Paris"), ("cyd", "Lyon")):
+            await http.post("/v1/contacts", json={"external_id": who, "email": f"{who}@example.com",
+                                                  "attributes": {"club": club},
+                                                  "consents": {"email": {"marketing": True}}})  # fmt: skip
+        lyon = await http.post("/v1/sends", json={"name": "Lyon", "template": "news/spring",
+                                                  "audience": {"segment": {"club": ["Lyon"]}}})  # fmt: skip
+        assert lyon.status_code == 202, lyon.text
+        await finish(stack, lyon.json()["broadcast_id"])
+        assert sent_to(stack) == ["ana@example.com", "cyd@example.com"]
+        everyone = await http.post("/v1/sends", json={"name": "All", "template": "news/spring",
+                                                      "audience": {"builtin": "all"}})  # fmt: skip
+        done = await finish(stack, everyone.json()["broadcast_id"])
+        assert done.report is not None and done.report.sent == 3
+        for bad, field in (({"builtin": "/etc/relance/secret.yaml"}, "audience.builtin"),
+                           ({"segment": {"colour": ["red"]}}, "audience.segment")):  # fmt: skip
+            refused = await http.post(
+                "/v1/sends", json={"name": "X", "template": "news/spring", "audience": bad}
+            )
+            assert refused.status_code == 422 and refused.json()["details"][0]["field"] == field, refused.text

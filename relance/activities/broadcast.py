@@ -50,7 +50,7 @@ def audience_ids(audience: dict[str, Any], now: datetime) -> Select[Any]:
     from relance import segments  # segments compile criteria to SQL
 
     spec = audience.get("segment") if audience.get("segment") is not None else audience["builtin"]
-    return segments.audience(spec, now)  # type: ignore[attr-defined,no-any-return]
+    return segments.audience(spec, now)
 
 
 def snapshot_statement(broadcast: Broadcast, now: datetime) -> Any:
