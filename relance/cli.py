@@ -16,6 +16,7 @@ from relance.config import get_settings
 from relance.contacts_cli import contacts_app
 from relance.lists_cli import lists_app
 from relance.logs import configure_logging
+from relance.referrals_cli import referrals_app
 from relance.scenarios.cli import scenarios_app
 from relance.segments.cli import segments_app
 from relance.sends_cli import sends_app
@@ -32,6 +33,7 @@ app.add_typer(lists_app, name="lists")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(segments_app, name="segments")
 app.add_typer(sends_app, name="sends")
+app.add_typer(referrals_app, name="referrals")
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)

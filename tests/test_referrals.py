@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -163,3 +169,26 @@ async def test_an_operator_rejects_a_referral_before_it_is_validated(
         await result(stack, two)
         too_late = await http.post(f"/v1/referrals/{two}/reject", json={"reason": "changed my mind"})
         assert too_late.status_code == 409
+
+
+@pytest.mark.feature("R-15")
+async def test_operators_reject_from_the_command_line(dev_env: WorkflowEnvironment, sqlite_url: str) -> None:
+    async with running_stack(dev_env.client, sqlite_url) as stack, api_client(stack) as http:
+        await stack.relance.send_event(purchase(await dev_env.get_current_time(), order="S-1", contact="sam"))
+        referral = (await invite(http, f"{uuid.uuid4().hex[:8]}@example.com")).json()["referral_id"]
+        env = {**os.environ, "RELANCE_DATABASE_URL": sqlite_url, "RELANCE_LOG_LEVEL": "warning",
+               "RELANCE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+               "RELANCE_TASK_QUEUE": stack.settings.task_queue}  # fmt: skip
+
+        def relance(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "relance.cli", "referrals", *args],
+                                  capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+
+        done = await asyncio.to_thread(relance, "reject", referral, "--reason", "duplicate account")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == "invited"  # accepted; the workflow ends it now
+        handle = stack.client.get_workflow_handle_for(ReferralWorkflow.run, f"referral:{referral}")
+        final = await asyncio.wait_for(handle.result(), 30)
+        assert (final.status, final.reason) == ("rejected", "duplicate account")
+        unknown = await asyncio.to_thread(relance, "show", "r-nope")
+        assert unknown.returncode == 1 and "no referral 'r-nope'" in unknown.stderr

@@ -1,0 +1,46 @@
+"""``relance referrals``: operators follow and decide referrals (same rules as ``/v1/referrals``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from relance.referrals.service import ReferralError, Referrals
+
+referrals_app = typer.Typer(help="Referrals: where one stands, reject one.", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        from relance.starter import Relance
+
+        async with Relance.from_settings() as relance:
+            return await work(Referrals(relance.client, relance.ingestor.sessions, relance.settings))
+
+    try:
+        return asyncio.run(main())
+    except ReferralError as error:
+        err.print(f"[red]error[/red]: {error.field}: {error.message}")
+        raise typer.Exit(1) from None
+
+
+@referrals_app.command("show")
+def show(referral_id: str) -> None:
+    """A referral's status, order and the messages sent, as JSON."""
+    state = _run(lambda r: r.state(referral_id))
+    print(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+@referrals_app.command("reject")
+def reject(
+    referral_id: str, reason: Annotated[str, typer.Option(help="Why; the sponsor is told it failed.")]
+) -> None:
+    """Reject (abandon) a referral before it is validated; the sponsor is invited to refer again."""
+    state = _run(lambda r: r.reject(referral_id, reason))
+    print(json.dumps(state.model_dump(mode="json"), indent=2))
