@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from relance.models.tables import Delivery
 from relance.simulate import time_skipping
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.referral import ReferralWorkflow
-from tests.conftest import Stack, api_client, purchase, running_stack
+from tests.conftest import EXAMPLES, Stack, api_client, purchase, running_stack
 
 DAY = timedelta(days=1)
 
@@ -192,3 +193,39 @@ async def test_operators_reject_from_the_command_line(dev_env: WorkflowEnvironme
         assert (final.status, final.reason) == ("rejected", "duplicate account")
         unknown = await asyncio.to_thread(relance, "show", "r-nope")
         assert unknown.returncode == 1 and "no referral 'r-nope'" in unknown.stderr
+
+
+@pytest.mark.feature("R-02")
+@pytest.mark.feature("R-04")
+@pytest.mark.feature("R-06")
+def test_signup_and_discovery_messages_of_the_example_scenario(tmp_path: Path) -> None:
+    events = [
+        {"id": "s1", "type": "signup", "contact": {"external_id": "liv"}, "occurred_at": "2026-09-01T10:00:00+02:00"},
+        {"id": "s2", "type": "signup", "contact": {"external_id": "max"}, "occurred_at": "2026-09-01T11:00:00+02:00"},
+        {"id": "r1", "type": "referral_sent", "contact": {"external_id": "max"},
+         "occurred_at": "2026-09-04T09:00:00+02:00"},
+        {"id": "d1", "type": "referee_registered", "contact": {"external_id": "noe"},
+         "occurred_at": "2026-09-05T12:00:00+02:00"},
+    ]  # fmt: skip
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "contacts.csv").write_text(
+        "external_id,email,time_zone,consent_email_marketing\n"
+        "liv,liv@example.com,Europe/Paris,yes\nmax,max@example.com,Europe/Paris,yes\n"
+        "noe,noe@example.com,Europe/Paris,no\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "relance.cli", "simulate", "--scenarios", str(EXAMPLES / "scenarios"),
+         "--templates", str(EXAMPLES / "templates"), "--events", str(tmp_path / "events.jsonl"),
+         "--contacts", str(tmp_path / "contacts.csv"), "--json"],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    timeline = [(e["at"], e["contact"], e["message"], e["status"], e["reason"])
+                for e in map(json.loads, run.stdout.splitlines())]  # fmt: skip
+    assert timeline == [
+        ("2026-09-02T10:00:00+02:00", "liv", "welcome", "sent", None),
+        ("2026-09-02T11:00:00+02:00", "max", "welcome", "sent", None),
+        ("2026-09-05T12:00:00+02:00", "noe", "discovery", "sent", None),  # no opt-in needed: asked for
+        ("2026-09-09T10:00:00+02:00", "liv", "reminder", "sent", None),
+        ("2026-09-09T11:00:00+02:00", "max", "reminder", "skipped", "contact sent 'referral_sent' since the journey started"),
+    ]  # fmt: skip
