@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.giftcards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
+from relance.api.points import router as points_routes
 from relance.api.referrals import router as referral_routes
 from relance.api.segments import router as segment_routes
 from relance.api.sends import router as send_routes
@@ -31,6 +32,7 @@ from relance.config import Settings, get_settings
 from relance.lists import ListError
 from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import JourneyState
+from relance.points import PointsError
 from relance.referrals.service import ReferralError
 from relance.scenarios import ScenarioError
 from relance.sns import SnsVerifier
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(send_routes, dependencies=guarded)
     app.include_router(gift_card_routes, dependencies=guarded)
     app.include_router(referral_routes, dependencies=guarded)
+    app.include_router(points_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
@@ -138,6 +141,10 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             message = err["msg"].removeprefix("Value error, ")
             details.append(ErrorDetail(field=_field(err["loc"]), message=message))
         return _error(422, "the request does not match the expected payload", details)
+
+    @app.exception_handler(PointsError)
+    async def points_refused(_: Request, exc: PointsError) -> JSONResponse:
+        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
 
     @app.exception_handler(ReferralError)
     async def referral_refused(_: Request, exc: ReferralError) -> JSONResponse:

@@ -10,6 +10,7 @@ from relance.db import ensure_sqlite_dir, sync_url
 from relance.models import (  # noqa: F401 (their tables join the metadata)
     broadcast_tables,
     giftcard_tables,
+    points_tables,
     referral_tables,
     segment_tables,
 )
