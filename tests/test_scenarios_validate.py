@@ -73,7 +73,9 @@ def test_shipped_examples_load_as_a_scenario_set() -> None:
         ("referral", "post_purchase")
     ]
     assert scenarios.journeys_for_event("referral_sent") == []
-    assert scenarios.known_event_types() == {"purchase", "unsubscribed", "referral_sent"}
+    assert scenarios.known_event_types() == {
+        "purchase", "unsubscribed", "referral_sent", "signup", "referee_registered", "gift_reserved"
+    }
     assert scenarios.line("referral", ("journeys", 0, "messages", 1, "template")) == 28
 
 
