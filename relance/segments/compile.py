@@ -36,6 +36,9 @@ __all__ = ["EVENT_TYPES", "condition", "contact_ids", "window"]
 
 VISIT, BOOKING = "visit", "booking"
 REJECTED, ACCEPTED = "payment_rejected", "payment_accepted"
+# Event types the criteria and the lead score read: /v1/events takes them even when no
+# scenario declares them, since segments need them recorded.
+AUDIENCE_EVENTS = frozenset({VISIT, BOOKING, REJECTED, ACCEPTED, "form", "click", "page_visit"})
 EVENT_TYPES = (VISIT, BOOKING, REJECTED, ACCEPTED)
 _TICK = timedelta(microseconds=1)  # 'up to now' is [.., now + 1 µs): both databases keep microseconds
 

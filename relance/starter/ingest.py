@@ -28,6 +28,7 @@ from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.scenario import Journey, Scenario
 from relance.models.tables import Contact, Event, JourneyRun
 from relance.scenarios import ScenarioSet
+from relance.segments.compile import AUDIENCE_EVENTS
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
 
@@ -99,7 +100,7 @@ class Ingestor:
 
     async def ingest(self, event: EventIn) -> EventAccepted:
         scenarios = self.scenarios()
-        known = scenarios.known_event_types() | {PURCHASE_EVENT, UNSUBSCRIBE_EVENT}
+        known = scenarios.known_event_types() | {PURCHASE_EVENT, UNSUBSCRIBE_EVENT} | AUDIENCE_EVENTS
         if event.type not in known:
             raise IngestError(
                 "type",
