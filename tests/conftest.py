@@ -55,11 +55,10 @@ def _postgres_reachable() -> str | None:
         return str(error).strip()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of each kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'relance.db'}"
+def fresh_database(kind: str, directory: Path) -> Iterator[str]:
+    """A migrated database of that kind (``sqlite`` or ``postgresql``), dropped afterwards."""
+    if kind == "sqlite":
+        url = f"sqlite:///{directory / 'relance.db'}"
         upgrade(url)
         yield url
         return
@@ -78,6 +77,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database of each kind."""
+    yield from fresh_database(request.param, tmp_path)
 
 
 @pytest.fixture

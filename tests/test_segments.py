@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
@@ -32,14 +31,13 @@ from relance import lists
 from relance.consent import unsubscribe
 from relance.db import create_engine, session_factory, sync_url
 from relance.lists import ListIn
-from relance.migrate import upgrade
 from relance.models.events import ContactIn
 from relance.models.tables import Contact, Delivery, DeliveryEvent, Event, ListMember
 from relance.segments import SegmentError, audience, load, parse
 from relance.segments import service as segment_service
 from relance.segments.duplicates import normalise_name
 from relance.starter.ingest import upsert_contact
-from tests.conftest import PG_ADMIN_URL, _postgres_reachable, api_client, running_stack
+from tests.conftest import api_client, fresh_database, running_stack
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 DATA = Path(__file__).parent / "data" / "segments"
@@ -162,29 +160,6 @@ async def _populate(sessions: async_sessionmaker[AsyncSession]) -> dict[int, str
     return {v: k for k, v in ids.items()}
 
 
-def _fresh_database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp / 'segments.db'}"
-        upgrade(url)
-        yield url
-        return
-    problem = _postgres_reachable()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} under CI=true: {problem}")
-        pytest.skip(f"PostgreSQL unreachable: {problem}")
-    name = f"relance_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
@@ -193,7 +168,7 @@ async def people(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Population]:
     """One database of each kind holding PEOPLE and EVENTS, shared by the read-only tests."""
-    databases = _fresh_database(request.param, tmp_path_factory.mktemp("segments"))
+    databases = fresh_database(request.param, tmp_path_factory.mktemp("segments"))
     url = next(databases)
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -712,8 +687,8 @@ def _expected(rows: list[Row], segment: list[dict[str, Any]]) -> set[int]:
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Engine]]:
     """Empty databases of each kind, with sync engines (hypothesis tests are plain functions)."""
-    lite = _fresh_database("sqlite", tmp_path_factory.mktemp("random"))
-    pg = _fresh_database("postgresql", tmp_path_factory.mktemp("random"))
+    lite = fresh_database("sqlite", tmp_path_factory.mktemp("random"))
+    pg = fresh_database("postgresql", tmp_path_factory.mktemp("random"))
     engines = [create_sync_engine(sync_url(next(lite))), create_sync_engine(sync_url(next(pg)))]
     yield engines
     for engine in engines:
