@@ -74,7 +74,12 @@ def test_shipped_examples_load_as_a_scenario_set() -> None:
     ]
     assert scenarios.journeys_for_event("referral_sent") == []
     assert scenarios.known_event_types() == {
-        "purchase", "unsubscribed", "referral_sent", "signup", "referee_registered", "gift_reserved"
+        "purchase",
+        "unsubscribed",
+        "referral_sent",
+        "signup",
+        "referee_registered",
+        "gift_reserved",
     }
     assert scenarios.line("referral", ("journeys", 0, "messages", 1, "template")) == 28
 
