@@ -41,6 +41,7 @@ from relance.worker import build_worker
 from relance.workflows.broadcast import BroadcastWorkflow
 
 BATCH = 1000
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def database(url: str | None, tmp: Path) -> str:
@@ -95,7 +96,6 @@ async def baseline(sessions, n: int) -> float:  # type: ignore[no-untyped-def]
 
 async def main(n: int, url: str | None) -> None:
     configure_logging("warning", "console")
-    root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         url = database(url, Path(tmp))
         upgrade(url)
@@ -111,7 +111,7 @@ async def main(n: int, url: str | None) -> None:
             settings = Settings(
                 database_url=url,
                 task_queue=f"bench-{uuid.uuid4().hex[:6]}",
-                templates_dir=root / "examples" / "templates",
+                templates_dir=ROOT / "examples" / "templates",
                 broadcast_safety_delay_seconds=0,
                 broadcast_batch_size=BATCH,
                 broadcast_rate_per_second=1_000_000,
@@ -130,7 +130,7 @@ async def main(n: int, url: str | None) -> None:
                             "audience": {"list": "Everyone"},
                             "template": "referral/post_purchase_invite",
                         }
-                    )  # fmt: skip
+                    )
                 )
                 handle = env.client.get_workflow_handle_for(
                     BroadcastWorkflow.run, f"broadcast:{state.broadcast_id}"
