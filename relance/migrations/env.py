@@ -11,6 +11,7 @@ from relance.models import (  # noqa: F401 (their tables join the metadata)
     broadcast_tables,
     giftcard_tables,
     points_tables,
+    promo_tables,
     referral_tables,
     segment_tables,
 )
