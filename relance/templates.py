@@ -40,6 +40,7 @@ CONTEXT_VARIABLES: Mapping[str, Mapping[str, str]] = {
     },
     "links": {
         "unsubscribe": "signed link that unsubscribes the contact from marketing",
+        "opt_in": "signed link where the contact opts in to marketing on the message's channel",
     },
     "sender": {
         "name": "who signs: the salesperson of the contact's list (sender: salesperson), else the default",
@@ -411,6 +412,9 @@ def sample_context(
             "properties": {"order_id": "SAMPLE-1", "amount": 59.9},
         },
         "message": {"id": message, "scenario": scenario, "journey": journey, "channel": channel},
-        "links": {"unsubscribe": "https://example.com/u/SAMPLE-TOKEN"},
+        "links": {
+            "unsubscribe": "https://example.com/u/SAMPLE-TOKEN",
+            "opt_in": "https://example.com/o/SAMPLE-TOKEN",
+        },
         "sender": {"name": "Léa Dubois", "email": "lea.dubois@example.com"},
     }

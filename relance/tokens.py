@@ -1,4 +1,4 @@
-"""Signed, expiring tokens for links in messages (unsubscribe now; tracking later).
+"""Signed, expiring tokens for links in messages: unsubscribe, opt-in, tracking.
 
 itsdangerous signs with HMAC-SHA1 over a key derived from the secret and a
 per-use salt, and embeds the signing time: a forged, tampered or expired token
@@ -16,10 +16,21 @@ class TokenError(ValueError):
     """The token is not one of ours, or no longer valid; the message is safe to show."""
 
 
+class TokenExpired(TokenError):
+    """Signed by us but too old: pages say so instead of calling the link forged."""
+
+
 @dataclass(frozen=True)
 class UnsubscribeToken:
     contact: str  # external id
     purpose: str
+    delivery: str | None = None  # the message the link came in, for analytics
+
+
+@dataclass(frozen=True)
+class OptInToken:
+    contact: str  # external id
+    channel: str  # the channel whose marketing the contact accepts
     delivery: str | None = None  # the message the link came in, for analytics
 
 
@@ -34,6 +45,7 @@ class Signer:
         if len(secret) < 16:
             raise ValueError("RELANCE_SECRET_KEY: use at least 16 characters")
         self._unsubscribe = URLSafeTimedSerializer(secret, salt="relance.unsubscribe")
+        self._opt_in = URLSafeTimedSerializer(secret, salt="relance.opt_in")
         self._tracking = URLSafeTimedSerializer(secret, salt="relance.tracking")
         self.unsubscribe_max_age = unsubscribe_max_age_seconds
 
@@ -61,7 +73,7 @@ class Signer:
         try:
             data = self._unsubscribe.loads(token, max_age=self.unsubscribe_max_age)
         except SignatureExpired:
-            raise TokenError("this unsubscribe link has expired") from None
+            raise TokenExpired("this unsubscribe link has expired") from None
         except BadSignature:
             raise TokenError("this unsubscribe link is not valid") from None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
@@ -71,4 +83,25 @@ class Signer:
             contact=data["c"],
             purpose=str(data.get("p", "marketing")),
             delivery=delivery if isinstance(delivery, str) else None,
+        )
+
+    def opt_in_token(self, contact: str, channel: str = "email", delivery: str | None = None) -> str:
+        payload: dict[str, str] = {"c": contact, "ch": channel}
+        if delivery is not None:
+            payload["d"] = delivery
+        return self._opt_in.dumps(payload)
+
+    def read_opt_in(self, token: str) -> OptInToken:
+        """Lives as long as an unsubscribe link: both come in the same messages."""
+        try:
+            data = self._opt_in.loads(token, max_age=self.unsubscribe_max_age)
+        except SignatureExpired:
+            raise TokenExpired("this opt-in link has expired") from None
+        except BadSignature:
+            raise TokenError("this opt-in link is not valid") from None
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("c", "ch")):
+            raise TokenError("this opt-in link is not valid")
+        delivery = data.get("d")
+        return OptInToken(
+            contact=data["c"], channel=data["ch"], delivery=delivery if isinstance(delivery, str) else None
         )

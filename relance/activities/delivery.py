@@ -236,7 +236,10 @@ class DeliveryActivities:
         )
         sender_name, sender_email = parseaddr(sender)
         context = _context(request, contact) | {
-            "links": {"unsubscribe": unsubscribe},
+            "links": {
+                "unsubscribe": unsubscribe,
+                "opt_in": self._opt_in_link(contact, step.channel, request.idempotency_key),
+            },
             "sender": {"name": sender_name, "email": sender_email},
         }
         try:
@@ -287,6 +290,14 @@ class DeliveryActivities:
             return f"{self.public_url}/u/unavailable"
         token = signer.unsubscribe_token(contact.external_id, delivery=delivery)
         return f"{self.public_url.rstrip('/')}/u/{token}"
+
+    def _opt_in_link(self, contact: Contact, channel: Channel, delivery: str) -> str:
+        """R-05: consent to marketing on the channel the message came by (a referee's invitation)."""
+        signer = self.signer
+        if signer is None:
+            return f"{self.public_url}/o/unavailable"
+        token = signer.opt_in_token(contact.external_id, channel.value, delivery=delivery)
+        return f"{self.public_url.rstrip('/')}/o/{token}"
 
     def _disabled_now(self, request: DeliveryRequest) -> bool:
         """S-06: a message switched off in the YAML stops going out, even in running journeys."""

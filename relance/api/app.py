@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.api.giftcards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
+from relance.api.opt_in import router as opt_in_pages
 from relance.api.points import router as points_routes
 from relance.api.referrals import router as referral_routes
 from relance.api.segments import router as segment_routes
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
         frozenset(arn.strip() for arn in settings.ses_topic_arns.split(",") if arn.strip()),
     )
     app.include_router(unsubscribe_pages)
+    app.include_router(opt_in_pages)
     app.include_router(webhooks)
     app.include_router(tracking_links)
     keys = [key.strip() for key in settings.api_keys.split(",") if key.strip()]
