@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         15, ge=0, description="withdrawal period: a return in it cancels the referral's reward"
     )
     referral_reward_amount: float = Field(10.0, gt=0, description="the sponsor's e-gift card, in EUR")
+    referral_thank_you: Literal["immediately", "after_invitations", "24h"] = Field(
+        "after_invitations", description="when the sponsor is thanked for a batch of invitations"
+    )
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

@@ -35,7 +35,12 @@ from relance.config import Settings
 from relance.db import create_engine, session_factory
 from relance.migrate import upgrade
 from relance.models.events import ContactIn, EventIn
+from relance.models.giftcard_tables import GiftCard
+from relance.models.referral_tables import Referral
 from relance.models.tables import Delivery, JourneyRun
+from relance.referrals.events import ReferralRouter
+from relance.referrals.service import Referrals
+from relance.referrals.service import workflow_id as referral_workflow_id
 from relance.scenarios import ScenarioSet
 from relance.starter.client import quiet_runtime, register_search_attributes
 from relance.starter.ingest import IngestError, Ingestor, upsert_contact
@@ -204,11 +209,13 @@ class Simulation:
                 TemplateStore(self.templates_dir),
                 scenarios=lambda: self.scenarios,
             )
+            referrals = Referrals(env.client, sessions, settings)
+            ingestor.referrals = ReferralRouter(referrals)
             async with worker:
                 # The test server starts at today's date: journeys run on its clock moved
                 # back by this offset, so every stored time is the events' own time.
                 offset = (await env.get_current_time()) - events[0].occurred_at
-                ingestor.clock_offset = offset
+                ingestor.clock_offset = referrals.clock_offset = offset
                 for number, event in enumerate(events, start=1):
                     lag = event.occurred_at + offset - await env.get_current_time()
                     if lag > timedelta(0):
@@ -222,17 +229,27 @@ class Simulation:
 
     @staticmethod
     async def _wait_for_journeys(env: WorkflowEnvironment, sessions) -> None:  # type: ignore[no-untyped-def]
-        async with sessions() as session:
-            ids = list(await session.scalars(select(JourneyRun.workflow_id)))
-        handles = [env.client.get_workflow_handle(wf_id) for wf_id in ids]
-        async with time_skipping(env.client):
-            results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, WorkflowFailureError)]
-        if failures:
-            raise RuntimeError(f"{len(failures)} journey(s) failed: {failures[0].cause}")
-        others = [r for r in results if isinstance(r, BaseException)]
-        if others:
-            raise others[0]
+        """Until every journey, referral and gift card has ended (a reward starts a card: rounds)."""
+        waited: set[str] = set()
+        while True:
+            async with sessions() as session:
+                ids = set(await session.scalars(select(JourneyRun.workflow_id)))
+                referrals = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
+                ids |= {referral_workflow_id(r) for r in referrals}
+                ids |= {f"gift-card:{k}" for k in await session.scalars(select(GiftCard.key))}
+            fresh = sorted(ids - waited)
+            if not fresh:
+                return
+            waited |= ids
+            handles = [env.client.get_workflow_handle(wf_id) for wf_id in fresh]
+            async with time_skipping(env.client):
+                results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, WorkflowFailureError)]
+            if failures:
+                raise RuntimeError(f"{len(failures)} journey(s) failed: {failures[0].cause}")
+            others = [r for r in results if isinstance(r, BaseException)]
+            if others:
+                raise others[0]
 
     def _display_zones(self, events: list[EventIn]) -> dict[str, tzinfo]:
         """Times are shown in the contact's time zone, else in the offset of their events."""

@@ -23,9 +23,17 @@ from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.journey import JourneyWorkflow
 from relance.workflows.referral import ReferralWorkflow
+from relance.workflows.referral_thanks import ReferralThanksWorkflow
 from relance.workflows.soft_bounce import SoftBounceWorkflow
 
-WORKFLOWS = [JourneyWorkflow, SoftBounceWorkflow, BroadcastWorkflow, GiftCardWorkflow, ReferralWorkflow]
+WORKFLOWS = [
+    JourneyWorkflow,
+    SoftBounceWorkflow,
+    BroadcastWorkflow,
+    GiftCardWorkflow,
+    ReferralWorkflow,
+    ReferralThanksWorkflow,
+]
 
 
 def build_worker(

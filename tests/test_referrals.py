@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from relance.channels.memory import CaptureChannel
 from relance.models.referral_io import ReferralState
 from relance.models.referral_tables import Referral
 from relance.models.tables import Delivery
@@ -29,6 +30,20 @@ DAY = timedelta(days=1)
 
 async def invite(http: httpx.AsyncClient, email: str, **referee: str) -> httpx.Response:
     return await http.post("/v1/referrals", json={"sponsor": "sam", "referee": {"email": email, **referee}})
+
+
+async def event(
+    http: httpx.AsyncClient,
+    type: str,
+    contact: str,
+    at: datetime,
+    id: str | None = None,
+    email: str | None = None,
+    **properties: object,
+) -> httpx.Response:
+    body = {"type": type, "contact": {"external_id": contact, **({"email": email} if email else {})},
+            "occurred_at": at.isoformat(), "properties": properties, **({"id": id} if id else {})}  # fmt: skip
+    return await http.post("/v1/events", json=body)
 
 
 async def result(stack: Stack, referral_id: str) -> ReferralState:
@@ -57,40 +72,89 @@ async def messages_of(stack: Stack, referral_id: str) -> list[tuple[str, str, st
 @pytest.mark.feature("R-14")
 @pytest.mark.feature("R-15")
 async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sqlite_url: str) -> None:
+    """The whole story through events, as a shop's backend would send them."""
     async with running_stack(time_env.client, sqlite_url) as stack, api_client(stack) as http:
         t0 = await time_env.get_current_time()
         await stack.relance.send_event(purchase(t0, order="S-1", contact="sam", first_name="Sam"))
-        ids = {}
-        for friend in ("ana", "ben", "cyd"):
-            answer = await invite(http, f"{friend}@example.com", first_name=friend.title())
-            assert answer.status_code == 201, answer.text
-            ids[friend] = answer.json()["referral_id"]
-        # Ana buys, then returns it within the withdrawal period: no reward.
+        code = (await http.get("/v1/referrals/codes/sam")).json()["code"]
+        assert code.startswith("SAM-") and (await http.get("/v1/referrals/codes/sam")).json()["code"] == code
+        friends = [{"email": f"{f}@example.com", "first_name": f.title()} for f in ("ana", "ben", "cyd")]
+        sent = await event(http, "referral_sent", "sam", t0, id="inv-1", referees=friends)
+        assert sent.status_code == 202, sent.text
+        outcomes = sent.json()["referrals"]
+        assert [(o["referral_id"], o["status"]) for o in outcomes] == [
+            ("inv-1-1", "invited"), ("inv-1-2", "invited"), ("inv-1-3", "invited")
+        ]  # fmt: skip
+        again = await event(http, "referral_sent", "sam", t0, id="inv-1", referees=friends)  # a retry
+        assert again.json()["duplicate"] and again.json()["referrals"] == outcomes  # nobody invited twice
+        ids = {"ana": "inv-1-1", "ben": "inv-1-2", "cyd": "inv-1-3"}
+        # Ana buys through her invitation link, then returns it within the withdrawal period.
         await time_env.sleep(2 * DAY)
-        await http.post(f"/v1/referrals/{ids['ana']}/convert", json={"order_id": "A-9"})
-        # Ben buys and keeps it.
-        await http.post(f"/v1/referrals/{ids['ben']}/convert", json={"order_id": "B-9"})
-        again = await http.post(f"/v1/referrals/{ids['ben']}/convert", json={"order_id": "B-9"})
-        assert again.status_code == 200  # the same purchase twice is one reconciliation
+        now = await time_env.get_current_time()
+        ana = await event(
+            http, "purchase", "ana", now, email="ana@example.com", order_id="A-9", referral_id="inv-1-1"
+        )
+        assert ana.json()["referrals"] == [
+            {"referral_id": "inv-1-1", "status": "reconciled", "detail": "order A-9"}
+        ]
+        # Ben types Sam's code at the till, and the shop posts the purchase twice.
+        ben = await event(
+            http, "purchase", "ben", now, email="ben@example.com", order_id="B-9", referral_code=code.lower()
+        )
+        assert ben.json()["referrals"][0]["status"] == "reconciled"
+        twice = await event(
+            http, "purchase", "ben", now, email="ben@example.com", order_id="B-9", referral_code=code
+        )
+        assert twice.json()["referrals"][0] == {
+            "referral_id": "inv-1-2", "status": "ignored", "detail": "order B-9 already reconciled"
+        }  # fmt: skip
+        second = await event(
+            http, "purchase", "ben", now, email="ben@example.com", order_id="B-10", referral_code=code
+        )
+        assert (
+            second.json()["referrals"][0]["detail"]
+            == "already reconciled with order B-9: one reward per referral"
+        )
         await time_env.sleep(3 * DAY)
-        await http.post(f"/v1/referrals/{ids['ana']}/cancel-order", json={"order_id": "A-9"})
+        now = await time_env.get_current_time()
+        returned = await event(http, "order_returned", "ana", now, email="ana@example.com", order_id="A-9")
+        assert returned.json()["referrals"][0]["status"] == "cancelled"
 
-        ana, ben, cyd = [await result(stack, ids[f]) for f in ("ana", "ben", "cyd")]
-        card = stack.client.get_workflow_handle_for(GiftCardWorkflow.run, f"gift-card:reward-{ids['ben']}")
+        results = {friend: await result(stack, ids[friend]) for friend in ids}
+        card = stack.client.get_workflow_handle_for(GiftCardWorkflow.run, "gift-card:reward-inv-1-2")
         card_state = await card.query(GiftCardWorkflow.state)
         async with stack.sessions() as session:
             rows = {r.id: (r.status, r.reason) for r in await session.scalars(select(Referral))}
         log = {friend: await messages_of(stack, ids[friend]) for friend in ids}
+        thanks = await messages_of(stack, "binv-1")
+        assert isinstance(stack.channel, CaptureChannel)
+        thank_you = next(
+            m for m in stack.channel.messages if m.idempotency_key.startswith("referral-thanks:")
+        )
+        assert "your invitations to Ana, Ben and Cyd are on their way" in thank_you.text
+        late = await event(http, "order_returned", "ana", now, email="ana@example.com", order_id="A-9")
+        assert late.json()["referrals"][0] == {
+            "referral_id": "inv-1-1", "status": "ignored", "detail": "the referral is abandoned"
+        }  # fmt: skip
+        after = await event(
+            http, "purchase", "ana", now, email="ana@example.com", order_id="A-10", referral_id="inv-1-1"
+        )
+        assert after.json()["referrals"][0]["detail"] == "the referral is abandoned: nothing to reconcile"
 
-    assert (ana.status, ben.status, cyd.status) == ("abandoned", "rewarded", "abandoned")
+    assert {f: r.status for f, r in results.items()} == {
+        "ana": "abandoned",
+        "ben": "rewarded",
+        "cyd": "abandoned",
+    }
     assert rows[ids["ana"]] == ("abandoned", "order A-9 was returned or cancelled")
     assert rows[ids["ben"]] == ("rewarded", None)
     assert rows[ids["cyd"]] == ("abandoned", "the referee did not buy in time")
-    ben_id = log["ben"][0][1]  # the referee's contact, created by the invitation
-    assert ben_id != "sam"
+    assert len(rows) == 3
+    assert thanks == [("thank_you", "sam", "sent", None)]  # one for the three invitations
+    ben_id = log["ben"][0][1]  # the referee's contact, created by the invitation from the address
+    assert ben_id.startswith("rc_")
     assert [(m, who, s) for m, who, s, _ in log["ben"]] == [
         ("invitation", ben_id, "sent"),
-        ("thank_you", "sam", "sent"),
         ("reconciled_sponsor", "sam", "sent"),
         ("reconciled_referee", ben_id, "sent"),
         ("validated_referee", ben_id, "sent"),
@@ -102,7 +166,6 @@ async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sq
     assert card_state.card.amount_cents == 1000 and card_state.messages == ["delivery: sent"]
     assert [m for m, *_ in log["ana"]] == [
         "invitation",
-        "thank_you",
         "reconciled_sponsor",
         "reconciled_referee",
         "rejected_sponsor",
@@ -110,7 +173,6 @@ async def test_a_sponsor_invites_three_friends(time_env: WorkflowEnvironment, sq
     # Cyd never opted in: the reminder is not sent (GDPR); Sam hears she has not come.
     assert [(m, s, r) for m, _, s, r in log["cyd"]] == [
         ("invitation", "sent", None),
-        ("thank_you", "sent", None),
         ("invitation_reminder", "skipped", "no marketing opt-in for email"),
         ("inactive_referee", "sent", None),
     ]

@@ -6,7 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from relance.models.referral_io import ReferralAnswer, ReferralIn, ReferralState
+from relance.models.referral_io import (
+    InvitationsAnswer,
+    InvitationsIn,
+    ReferralAnswer,
+    ReferralIn,
+    ReferralState,
+)
 from relance.referrals.service import Referrals
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
@@ -22,14 +28,19 @@ class RejectIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class CodeOut(BaseModel):
+    sponsor: str
+    code: str = Field(description="typed at checkout, or carried by the sponsor's shared link")
+
+
 def _referrals(request: Request) -> Referrals:
-    relance = request.app.state.relance
-    return Referrals(relance.client, relance.ingestor.sessions, relance.settings)
+    referrals: Referrals = request.app.state.relance.referrals
+    return referrals
 
 
 @router.post("", status_code=201, response_model=ReferralAnswer, summary="A sponsor invites a referee")
 async def invite(body: ReferralIn, request: Request) -> JSONResponse | ReferralAnswer:
-    answer = await _referrals(request).invite(body)
+    answer = await _referrals(request).invite(body.sponsor, body.referee, body.channel)
     if answer.status == "refused":  # the fraud guards said no: a 422 that says why
         return JSONResponse(
             {"error": f"referral refused: {answer.reason}", "referral_id": answer.referral_id,
@@ -37,6 +48,23 @@ async def invite(body: ReferralIn, request: Request) -> JSONResponse | ReferralA
             status_code=422,
         )  # fmt: skip
     return answer
+
+
+@router.post(
+    "/invitations",
+    status_code=201,
+    response_model=InvitationsAnswer,
+    summary="A sponsor invites several friends; one thank-you for them all",
+)
+async def invite_many(body: InvitationsIn, request: Request) -> InvitationsAnswer:
+    """Each friend is invited or refused with a reason; refusals do not stop the others."""
+    return await _referrals(request).invite_batch(body.sponsor, body.referees, body.channel)
+
+
+@router.get("/codes/{sponsor}", response_model=CodeOut, summary="The sponsor's referral code")
+async def code(sponsor: str, request: Request) -> CodeOut:
+    """Made on first use. A purchase event with ``properties.referral_code`` reconciles with it."""
+    return CodeOut(sponsor=sponsor, code=await _referrals(request).code_for(sponsor))
 
 
 @router.get("/{referral_id}", response_model=ReferralState, summary="Where a referral stands")

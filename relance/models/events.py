@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from relance.models.journey_io import Channel, Purpose
+from relance.models.referral_io import ReferralOutcome
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 .\-()]{5,24}$")
 
@@ -101,6 +102,10 @@ class EventAccepted(BaseModel):
     contact_created: bool
     journeys: list[JourneyStarted] = Field(default_factory=list)
     signalled: list[str] = Field(default_factory=list, description="running journeys notified")
+    referrals: list[ReferralOutcome] = Field(
+        default_factory=list,
+        description="what the referral program made of it (invitations, purchases, returns)",
+    )
 
 
 class ContactSaved(BaseModel):

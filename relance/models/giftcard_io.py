@@ -35,6 +35,7 @@ class GiftCardInput(BaseModel):
     validity_months: int = 12
     warning_days: int = 7
     templates: dict[str, str] = Field(description="delivery, used, expiry_warning, expired → template names")
+    clock_offset_seconds: float = Field(0.0, description="simulations: server time minus event time")
 
 
 class GiftCardUse(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,10 +35,50 @@ class ReferralIn(BaseModel):
     channel: Channel = Channel.EMAIL
 
 
+class InvitationsIn(BaseModel):
+    """``POST /v1/referrals/invitations``: a sponsor invites several friends at once (one thank-you)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sponsor: str = Field(min_length=1, description="the sponsor's external id")
+    referees: list[RefereeIn] = Field(min_length=1, max_length=50)
+    channel: Channel = Channel.EMAIL
+
+
+class ThankYouMode(StrEnum):
+    """When the sponsor is thanked for inviting (R-08)."""
+
+    IMMEDIATELY = "immediately"  # as soon as they ask, before the invitations go out
+    AFTER_INVITATIONS = "after_invitations"  # once every invitation of the batch is out
+    NEXT_DAY = "24h"  # a day later
+
+
 class ReferralAnswer(BaseModel):
     referral_id: str
-    status: str  # invited, or refused
+    status: str = Field(description="invited or refused (with a reason)")
+    referee: str | None = Field(None, description="the referee's email or phone")
     reason: str | None = None
+
+
+class InvitationsAnswer(BaseModel):
+    batch_id: str
+    referrals: list[ReferralAnswer]
+
+
+class ReferralOutcome(BaseModel):
+    """What an event did to the referral program, in the answer to ``POST /v1/events``."""
+
+    referral_id: str | None = None
+    status: str = Field(
+        description="invited, refused, reconciled, cancelled (the return reached the referral), "
+        "ignored (nothing to do, see detail) or unknown (no such referral or code)"
+    )
+    detail: str | None = None
+
+
+class Conversion(BaseModel):
+    order_id: str = Field(min_length=1, max_length=200)
+    at: datetime
 
 
 class ReferralInput(BaseModel):
@@ -52,18 +93,26 @@ class ReferralInput(BaseModel):
     validation_days: int = 15
     reward_amount: float = 10.0
     reward_currency: str = "EUR"
-    thank_you_hours: int = Field(
-        0, description="thank the sponsor this long after the invitation (0: at once)"
+    batch_id: str | None = Field(None, description="tell this batch's thank-you when the invitation is out")
+    conversion: Conversion | None = Field(
+        None, description="the referee came through a shared link and bought already: no invitation"
     )
+    clock_offset_seconds: float = Field(0.0, description="simulations: server time minus event time")
     reward_reminder_days: int = Field(30, description="remind the sponsor of an unused reward card; 0: never")
     refer_again_days: int = Field(
         60, description="invite the sponsor to refer again after a reward; 0: never"
     )
 
 
-class Conversion(BaseModel):
-    order_id: str = Field(min_length=1, max_length=200)
-    at: datetime
+class ThanksInput(BaseModel):
+    batch_id: str
+    sponsor: str
+    sponsor_name: str
+    referral_ids: list[str]
+    referees: list[str] = Field(description="first names (or addresses) for the message")
+    mode: ThankYouMode
+    wait_hours: float = Field(1.0, description="after_invitations: thank anyway after this long")
+    clock_offset_seconds: float = 0.0
 
 
 class Cancellation(BaseModel):

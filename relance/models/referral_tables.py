@@ -30,3 +30,13 @@ class Referral(Base):
         Index("ix_referrals_referee_email", "referee_email"),
         Index("ix_referrals_referee_phone", "referee_phone"),
     )
+
+
+class SponsorCode(Base):
+    """A sponsor's own referral code: typed at checkout or carried by their shared link."""
+
+    __tablename__ = "sponsor_codes"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True, doc="upper case")
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), unique=True)
+    created_at: Mapped[datetime]

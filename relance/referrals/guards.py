@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import phonenumbers
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.consent import PURCHASE_EVENT
 from relance.models.referral_tables import Referral
-from relance.models.tables import Contact
+from relance.models.tables import Contact, Event
 
 ACTIVE = ("invited", "reconciled", "validated", "rewarded")
 
@@ -27,18 +30,20 @@ def normal_phone(value: str | None, region: str = "FR") -> str | None:
 
 
 async def refusal(
-    session: AsyncSession, sponsor: Contact, email: str | None, phone: str | None
+    session: AsyncSession, sponsor: Contact, email: str | None, phone: str | None, customer: bool = True
 ) -> str | None:
-    """Why this referral must be refused, or None."""
+    """Why this referral must be refused, or None. ``customer=False`` leaves out the check that
+    the referee never bought (a purchase that brings the referral is checked by its date)."""
     if (email and email == normal_email(sponsor.email)) or (phone and phone == normal_phone(sponsor.phone)):
         return "self-referral: the referee is the sponsor"
     same = [Contact.email == email] if email else []
     same += [Contact.phone == phone] if phone else []
-    customer = await session.scalar(
-        select(Contact.external_id).where(or_(*same), Contact.last_purchase_at.is_not(None)).limit(1)
-    )
-    if customer is not None:
-        return "the referee is already a customer"
+    if customer:
+        bought = await session.scalar(
+            select(Contact.external_id).where(or_(*same), Contact.last_purchase_at.is_not(None)).limit(1)
+        )
+        if bought is not None:
+            return "the referee is already a customer"
     taken = [Referral.referee_email == email] if email else []
     taken += [Referral.referee_phone == phone] if phone else []
     earlier = await session.scalar(
@@ -47,3 +52,15 @@ async def refusal(
     if earlier is not None:
         return f"the referee was already invited (referral {earlier})"
     return None
+
+
+async def customer_before(session: AsyncSession, buyer: Contact, at: datetime) -> bool:
+    """Whether the buyer had bought before ``at`` (the purchase bringing the referral is at ``at``)."""
+    if buyer.last_purchase_at is not None and buyer.last_purchase_at < at:
+        return True
+    earlier = await session.scalar(
+        select(Event.id)
+        .where(Event.contact_id == buyer.id, Event.type == PURCHASE_EVENT, Event.occurred_at < at)
+        .limit(1)
+    )
+    return earlier is not None

@@ -49,6 +49,12 @@ class Relance:
             task_queue=settings.task_queue,
             delivery_timeout_seconds=settings.delivery_timeout_seconds,
         )
+        # Imported here: the referral service itself builds on this package's ingestion.
+        from relance.referrals.events import ReferralRouter
+        from relance.referrals.service import Referrals
+
+        self.referrals = Referrals(client, self.ingestor.sessions, settings)
+        self.ingestor.referrals = ReferralRouter(self.referrals)
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> Self:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy import select, tuple_, update
@@ -27,10 +28,14 @@ from relance.models.events import ContactIn, EventAccepted, EventIn, JourneyStar
 from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.scenario import Journey, Scenario
 from relance.models.tables import Contact, Event, JourneyRun
+from relance.referrals.event_types import REFERRAL_EVENTS, ReferralEventError, check
 from relance.scenarios import ScenarioSet
 from relance.segments.compile import AUDIENCE_EVENTS
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
+
+if TYPE_CHECKING:
+    from relance.referrals.events import ReferralRouter
 
 log = structlog.get_logger("relance.ingest")
 
@@ -97,16 +102,24 @@ class Ingestor:
     task_queue: str
     delivery_timeout_seconds: float = 30.0
     clock_offset: timedelta = timedelta(0)  # simulations: server time minus event time
+    referrals: ReferralRouter | None = None  # the referral program, where it runs
 
     async def ingest(self, event: EventIn) -> EventAccepted:
         scenarios = self.scenarios()
         known = scenarios.known_event_types() | {PURCHASE_EVENT, UNSUBSCRIBE_EVENT} | AUDIENCE_EVENTS
+        if self.referrals is not None:
+            known |= REFERRAL_EVENTS
         if event.type not in known:
             raise IngestError(
                 "type",
                 f"unknown event type '{event.type}'; the scenarios know: "
                 f"{', '.join(sorted(known)) or 'none'} (declare it as a trigger, exit_on or unless)",
             )
+        if self.referrals is not None:
+            try:
+                check(event)
+            except ReferralEventError as error:
+                raise IngestError(error.field, error.message) from None
         refs = [(s, j, _ref(event, j)) for s, j in scenarios.journeys_for_event(event.type)]
 
         # One short transaction, then Temporal: no database lock is held across an RPC.
@@ -122,6 +135,10 @@ class Ingestor:
                     .where(JourneyRun.workflow_id.in_(begun), JourneyRun.status == STARTING)
                     .values(status="running")
                 )
+        referrals = []
+        if self.referrals is not None:  # after the journeys: a failure here leaves them started
+            key = event.id or f"e{plan.accepted.event_id}"
+            referrals = await self.referrals.route(event, plan.accepted.contact, key)
         log.info(
             "event.ingested",
             event_id=plan.accepted.event_id,
@@ -131,7 +148,9 @@ class Ingestor:
             journeys=[j.workflow_id for j in started],
             signalled=len(signalled),
         )
-        return plan.accepted.model_copy(update={"journeys": started, "signalled": signalled})
+        return plan.accepted.model_copy(
+            update={"journeys": started, "signalled": signalled, "referrals": referrals}
+        )
 
     async def _plan(
         self,

@@ -8,7 +8,7 @@ All dates count from the card's issue date.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -34,6 +34,7 @@ GIFT_CARD_SCENARIO = "gift_card"  # the ledger's scenario name for gift-card mes
 class GiftCardWorkflow:
     @workflow.init
     def __init__(self, input: GiftCardInput) -> None:
+        self._input = input
         self._uses: list[GiftCardUse] = []
         self._status = "issuing"
         self._card: CardRecord | None = None
@@ -61,7 +62,7 @@ class GiftCardWorkflow:
                 contact=input.contact,
                 amount_cents=input.amount_cents,
                 currency=input.currency,
-                at=workflow.now(),
+                at=self._now(),
                 validity_months=input.validity_months,
             ),
             result_type=CardRecord,
@@ -75,7 +76,7 @@ class GiftCardWorkflow:
         warned, handled = False, 0
         while True:
             deadline = card.expires_at if warned else warn_at
-            remaining = (deadline - workflow.now()).total_seconds()
+            remaining = (deadline - self._now()).total_seconds()
             try:
                 await workflow.wait_condition(
                     lambda seen=handled: len(self._uses) > seen, timeout=max(remaining, 0.001)
@@ -86,7 +87,7 @@ class GiftCardWorkflow:
                     await self._message(input, "expiry_warning")
                     continue
                 self._card = card = await self._call(
-                    "expire_gift_card", ExpireRequest(key=input.key, at=workflow.now())
+                    "expire_gift_card", ExpireRequest(key=input.key, at=self._now())
                 )
                 self._set_status("expired")
                 await self._message(input, "expired")
@@ -128,8 +129,13 @@ class GiftCardWorkflow:
                 "expires_on": card.expires_at.date().isoformat(),  # UTC date: no tzdata here
             },
             attempt=len(self._messages),
+            clock_offset_seconds=input.clock_offset_seconds,
         )
         self._messages.append(f"{step}: {outcome.status.value}")
+
+    def _now(self) -> datetime:
+        """The events' clock: the server's, less a simulation's offset (0 in production)."""
+        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
 
     def _set_status(self, status: str) -> None:
         self._status = status

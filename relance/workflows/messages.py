@@ -35,9 +35,11 @@ async def send_message(
     properties: dict[str, object],
     channel: Channel = Channel.EMAIL,
     attempt: int = 0,
+    clock_offset_seconds: float = 0.0,
 ) -> StepOutcome:
     """``subject_id`` names what the message is about (a card, a referral); with ``step`` and
-    ``attempt`` it makes the ledger key, so a replayed or retried send is never doubled."""
+    ``attempt`` it makes the ledger key, so a replayed or retried send is never doubled.
+    ``clock_offset_seconds`` dates the ledger row in the events' time (simulations)."""
     wf_id = workflow.info().workflow_id
     return await workflow.execute_activity(
         "deliver_message",
@@ -59,7 +61,7 @@ async def send_message(
             trigger=TriggerEvent(
                 event_id=0, type=scenario, ref=subject_id, occurred_at=occurred_at, properties=properties
             ),
-            at=workflow.now(),
+            at=workflow.now() - timedelta(seconds=clock_offset_seconds),
         ),
         result_type=StepOutcome,
         start_to_close_timeout=timedelta(minutes=1),

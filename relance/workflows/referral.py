@@ -1,8 +1,10 @@
 """ReferralWorkflow: one sponsor, one referee, from the invitation to the reward (R-05 … R-15).
 
-The referee is invited; if they have not bought a week later they get one
-reminder (only with their marketing opt-in), and the sponsor hears after two
-weeks that their friend has not come yet. When the referee's purchase arrives
+The referee is invited (unless they came through a shared link and bought
+already); if they have not bought a week later they get one reminder (only
+with their marketing opt-in), and the sponsor hears after two weeks that their
+friend has not come yet. The sponsor's thank-you belongs to the batch of
+invitations (ReferralThanksWorkflow), which hears when this one is out. When the referee's purchase arrives
 the referral is reconciled and both are told; the reward waits out the
 validation window (the withdrawal period), and a return or cancellation in it
 abandons the referral. Then the referee hears it is validated, and the sponsor
@@ -55,7 +57,7 @@ class ReferralWorkflow:
         self._cancellation: Cancellation | None = None
         self._rejection: Rejection | None = None
         self._messages: list[str] = []
-        self._started = workflow.now()
+        self._started = self._now()
 
     # --- what happens outside ---------------------------------------------------------
 
@@ -95,19 +97,14 @@ class ReferralWorkflow:
 
     @workflow.run
     async def run(self, input: ReferralInput) -> ReferralState:
-        await self._to_referee("invitation", Purpose.TRANSACTIONAL)  # sent at the sponsor's request
-        invited = workflow.now()
-        if input.thank_you_hours:
-            await workflow.sleep(timedelta(hours=input.thank_you_hours))
-        await self._to_sponsor("thank_you")
-        if not await self._until(invited + timedelta(days=input.reminder_days), self._decided):
-            await self._to_referee("invitation_reminder", Purpose.MARKETING)  # opted-in referees only
-        if not await self._until(invited + timedelta(days=input.inactive_days), self._decided):
-            await self._to_sponsor("inactive_referee")
-        if not await self._until(invited + timedelta(days=input.expire_days), self._decided):
-            return await self._end("abandoned", "the referee did not buy in time", notify=False)
+        if input.conversion is not None:  # came through a shared link and bought: nothing to invite to
+            self._conversion = input.conversion
+        else:
+            await self._invite(input)
         if self._rejection is not None:
             return await self._end("rejected", self._rejection.reason)
+        if self._conversion is None:
+            return await self._end("abandoned", "the referee did not buy in time", notify=False)
 
         conversion = self._conversion
         assert conversion is not None
@@ -132,13 +129,14 @@ class ReferralWorkflow:
                 amount_cents=round(input.reward_amount * 100),
                 currency=input.reward_currency,
                 templates=GIFT_CARD_TEMPLATES,
+                clock_offset_seconds=input.clock_offset_seconds,
             ),
             id=f"gift-card:reward-{input.referral_id}",
             parent_close_policy=ParentClosePolicy.ABANDON,  # the card lives its own year
         )
         await self._to_sponsor("reward_sponsor")
         await self._record("rewarded")
-        rewarded = workflow.now()
+        rewarded = self._now()
         if input.reward_reminder_days:
             await workflow.sleep(timedelta(days=input.reward_reminder_days))
             card = await workflow.execute_activity(
@@ -151,10 +149,33 @@ class ReferralWorkflow:
                 await self._to_sponsor("reward_reminder")  # the card is still untouched
         if input.refer_again_days:
             await workflow.sleep(
-                max(timedelta(0), rewarded + timedelta(days=input.refer_again_days) - workflow.now())
+                max(timedelta(0), rewarded + timedelta(days=input.refer_again_days) - self._now())
             )
             await self._to_sponsor("refer_again")
         return self.state()
+
+    async def _invite(self, input: ReferralInput) -> None:
+        """Invitation, reminder, inactive alert: until the referee buys, is rejected, or time is up."""
+        await self._to_referee("invitation", Purpose.TRANSACTIONAL)  # sent at the sponsor's request
+        invited = self._now()
+        if input.batch_id:
+            await self._tell_thanks(input.batch_id)
+        if not await self._until(invited + timedelta(days=input.reminder_days), self._decided):
+            await self._to_referee("invitation_reminder", Purpose.MARKETING)  # opted-in referees only
+        if not await self._until(invited + timedelta(days=input.inactive_days), self._decided):
+            await self._to_sponsor("inactive_referee")
+        await self._until(invited + timedelta(days=input.expire_days), self._decided)
+
+    async def _tell_thanks(self, batch_id: str) -> None:
+        handle = workflow.get_external_workflow_handle(f"referral-thanks:{batch_id}")
+        try:
+            await handle.signal("invitation_sent", self._input.referral_id)
+        except Exception:
+            workflow.logger.info("thank-you for batch %s already sent", batch_id)
+
+    def _now(self) -> datetime:
+        """The events' clock: the server's, less a simulation's offset (0 in production)."""
+        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
 
     def _decided(self) -> bool:
         return self._conversion is not None or self._rejection is not None
@@ -163,7 +184,7 @@ class ReferralWorkflow:
         """Wait for ``check()`` until ``deadline``; True when it came first."""
         if check():
             return True
-        remaining = (deadline - workflow.now()).total_seconds()
+        remaining = (deadline - self._now()).total_seconds()
         if remaining <= 0:
             return False
         try:
@@ -218,5 +239,6 @@ class ReferralWorkflow:
                 "reason": self._rejection.reason if self._rejection else None,
             },
             channel=channel,
+            clock_offset_seconds=self._input.clock_offset_seconds,
         )
         self._messages.append(f"{step}: {outcome.status.value}")
