@@ -85,6 +85,16 @@ class Settings(BaseSettings):
         15, ge=0, description="withdrawal period: a return in it cancels the referral's reward"
     )
     referral_reward_amount: float = Field(10.0, gt=0, description="the sponsor's e-gift card, in EUR")
+    referral_reward: Literal["gift_card", "promo_pool", "promo_generated"] = Field(
+        "gift_card",
+        description="the sponsor's reward: an e-gift card, a code from a pool, or a generated code",
+    )
+    referral_promo_pool: str = Field(
+        "referral", pattern=r"^[A-Za-z0-9_.-]{1,80}$", description="promo_pool: the pool codes come from"
+    )
+    referral_promo_prefix: str = Field(
+        "THANKS", pattern=r"^[A-Za-z0-9]{1,20}$", description="promo_generated: the generated codes' prefix"
+    )
     referral_thank_you: Literal["immediately", "after_invitations", "24h"] = Field(
         "after_invitations", description="when the sponsor is thanked for a batch of invitations"
     )

@@ -12,6 +12,7 @@ from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
 from relance.activities.giftcards import GiftCardActivities
 from relance.activities.referrals import ReferralActivities
+from relance.activities.rewards import RewardActivities
 from relance.channels import ChannelProvider
 from relance.config import Settings
 from relance.giftcards.provider import LocalGiftCardProvider
@@ -58,6 +59,7 @@ def build_worker(
     )
     bulk = BroadcastActivities(sessions=sessions, delivery=delivery)
     referrals = ReferralActivities(sessions)
+    rewards = RewardActivities(sessions=sessions, secret=settings.resolved_secret_key())
     cards = GiftCardActivities(
         sessions=sessions, provider=LocalGiftCardProvider(settings.resolved_secret_key(), settings.public_url)
     )
@@ -80,6 +82,8 @@ def build_worker(
             cards.expire,
             referrals.record_status,
             referrals.card_balance,
+            referrals.promo_code_used,
+            rewards.assign_promo_code,
         ],
         max_concurrent_activities=100,
     )

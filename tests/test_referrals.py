@@ -291,3 +291,47 @@ def test_signup_and_discovery_messages_of_the_example_scenario(tmp_path: Path) -
         ("2026-09-09T10:00:00+02:00", "liv", "reminder", "sent", None),
         ("2026-09-09T11:00:00+02:00", "max", "reminder", "skipped", "contact sent 'referral_sent' since the journey started"),
     ]  # fmt: skip
+
+
+@pytest.mark.feature("R-12")
+@pytest.mark.feature("R-13")
+async def test_a_promo_code_reward_waits_for_an_empty_pool_and_is_given_once(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with (
+        running_stack(time_env.client, sqlite_url, referral_reward="promo_pool") as stack,
+        api_client(stack) as http,
+    ):
+        t0 = await time_env.get_current_time()
+        await stack.relance.send_event(purchase(t0, order="S-1", contact="sam", first_name="Sam"))
+        friends = [{"email": "dan@example.com", "first_name": "Dan"}]
+        await event(http, "referral_sent", "sam", t0, id="inv-2", referees=friends)
+        await event(
+            http, "purchase", "dan", t0, email="dan@example.com", order_id="D-1", referral_id="inv-2-1"
+        )
+        await time_env.sleep(16 * DAY)  # validated; the pool "referral" was never loaded
+        handle = stack.client.get_workflow_handle_for(ReferralWorkflow.run, "referral:inv-2-1")
+        waiting = await handle.query(ReferralWorkflow.state)
+        assert (waiting.status, waiting.reward_code) == ("validated", None)
+        assert not [m for m in waiting.messages if m.startswith("reward_sponsor")]
+
+        loaded = await http.post("/v1/promo-codes/referral", json={"codes": ["WELCOME-1", "WELCOME-2"]})
+        assert loaded.status_code in (200, 201), loaded.text
+        await time_env.sleep(timedelta(hours=2))  # the assignment's next retry finds a code
+        given = await handle.query(ReferralWorkflow.state)
+        assert (given.status, given.reward_code) == ("rewarded", "WELCOME-1")
+        # Sam spends it: no reminder 30 days later; the invitation to refer again still comes.
+        now = await time_env.get_current_time()
+        spent = purchase(now, order="S-2", contact="sam")
+        spent["properties"]["promo_code"] = "welcome-1"
+        await stack.relance.send_event(spent)
+        final = await result(stack, "inv-2-1")
+        stats = (await http.get("/v1/promo-codes/referral")).json()
+
+    assert final.reward_code == "WELCOME-1"
+    steps = [m.split(":")[0] for m in final.messages]
+    assert "reward_sponsor" in steps and "refer_again" in steps and "reward_reminder" not in steps
+    assert isinstance(stack.channel, CaptureChannel)
+    reward = next(m for m in stack.channel.messages if m.idempotency_key.endswith(":reward_sponsor:email:0"))
+    assert "Your reward is the code WELCOME-1" in reward.text
+    assert (stats["available"], stats["assigned"]) == (1, 1)  # one code, never a second

@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from relance.consent import PURCHASE_EVENT
 from relance.models.giftcard_tables import GiftCard
-from relance.models.referral_io import CardBalance, CardQuery, ReferralStatus
+from relance.models.referral_io import CardBalance, CardQuery, CodeUseQuery, ReferralStatus
 from relance.models.referral_tables import Referral
+from relance.models.tables import Contact, Event
 
 
 @dataclass
@@ -24,6 +27,22 @@ class ReferralActivities:
             if row is not None:
                 row.status, row.reason, row.updated_at = status.status, status.reason, datetime.now(UTC)
                 row.order_id = status.order_id or row.order_id
+
+    @activity.defn(name="promo_code_used")
+    async def promo_code_used(self, query: CodeUseQuery) -> bool:
+        """Whether a purchase of the contact since ``since`` carried the code (``properties.promo_code``)."""
+        async with self.sessions() as session:
+            properties = await session.scalars(
+                select(Event.properties)
+                .join(Contact, Contact.id == Event.contact_id)
+                .where(
+                    Contact.external_id == query.contact,
+                    Event.type == PURCHASE_EVENT,
+                    Event.occurred_at >= query.since,
+                )
+            )
+            wanted = query.code.strip().upper()
+            return any(str(p.get("promo_code", "")).strip().upper() == wanted for p in properties if p)
 
     @activity.defn(name="gift_card_balance")
     async def card_balance(self, query: CardQuery) -> CardBalance:

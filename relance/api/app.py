@@ -22,6 +22,7 @@ from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
 from relance.api.opt_in import router as opt_in_pages
 from relance.api.points import router as points_routes
+from relance.api.promo_codes import router as promo_code_routes
 from relance.api.referrals import router as referral_routes
 from relance.api.segments import router as segment_routes
 from relance.api.sends import router as send_routes
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(gift_card_routes, dependencies=guarded)
     app.include_router(referral_routes, dependencies=guarded)
     app.include_router(points_routes, dependencies=guarded)
+    app.include_router(promo_code_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -76,6 +77,9 @@ class ReferralOutcome(BaseModel):
     detail: str | None = None
 
 
+RewardKind = Literal["gift_card", "promo_pool", "promo_generated"]
+
+
 class Conversion(BaseModel):
     order_id: str = Field(min_length=1, max_length=200)
     at: datetime
@@ -93,6 +97,11 @@ class ReferralInput(BaseModel):
     validation_days: int = 15
     reward_amount: float = 10.0
     reward_currency: str = "EUR"
+    reward: RewardKind = Field(
+        "gift_card", description="what the sponsor gets once the referral is validated"
+    )
+    promo_pool: str = Field("referral", description="reward promo_pool: the pool codes are taken from")
+    promo_prefix: str = Field("THANKS", description="reward promo_generated: the codes' prefix")
     batch_id: str | None = Field(None, description="tell this batch's thank-you when the invitation is out")
     conversion: Conversion | None = Field(
         None, description="the referee came through a shared link and bought already: no invitation"
@@ -136,11 +145,18 @@ class ReferralState(BaseModel):
     status: str
     order_id: str | None = None
     reason: str | None = None
+    reward_code: str | None = Field(None, description="the promo code given, for promo-code rewards")
     messages: list[str] = Field(default_factory=list)
 
 
 class CardQuery(BaseModel):
     key: str
+
+
+class CodeUseQuery(BaseModel):
+    contact: str
+    code: str
+    since: datetime
 
 
 class CardBalance(BaseModel):

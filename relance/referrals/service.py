@@ -202,6 +202,9 @@ class Referrals:
             update={
                 "validation_days": self.settings.referral_validation_days,
                 "reward_amount": self.settings.referral_reward_amount,
+                "reward": self.settings.referral_reward,
+                "promo_pool": self.settings.referral_promo_pool,
+                "promo_prefix": self.settings.referral_promo_prefix,
                 "clock_offset_seconds": self.clock_offset.total_seconds(),
             }
         )

@@ -18,15 +18,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from relance.models.giftcard_io import GiftCardInput
     from relance.models.journey_io import Channel, Purpose
+    from relance.models.promo_io import PromoCodeRequest, PromoCodeResult
     from relance.models.referral_io import (
         Cancellation,
         CardBalance,
         CardQuery,
+        CodeUseQuery,
         Conversion,
         ReferralInput,
         ReferralState,
@@ -56,6 +59,7 @@ class ReferralWorkflow:
         self._conversion: Conversion | None = None
         self._cancellation: Cancellation | None = None
         self._rejection: Rejection | None = None
+        self._reward_code: str | None = None
         self._messages: list[str] = []
         self._started = self._now()
 
@@ -90,6 +94,7 @@ class ReferralWorkflow:
             status=self._status,
             order_id=order,
             reason=reason,
+            reward_code=self._reward_code,
             messages=self._messages,
         )
 
@@ -121,38 +126,75 @@ class ReferralWorkflow:
 
         await self._record("validated")
         await self._to_referee("validated_referee", Purpose.TRANSACTIONAL)
-        await workflow.start_child_workflow(
-            GiftCardWorkflow.run,
-            GiftCardInput(
-                key=f"reward-{input.referral_id}",
-                contact=input.sponsor,
-                amount_cents=round(input.reward_amount * 100),
-                currency=input.reward_currency,
-                templates=GIFT_CARD_TEMPLATES,
-                clock_offset_seconds=input.clock_offset_seconds,
-            ),
-            id=f"gift-card:reward-{input.referral_id}",
-            parent_close_policy=ParentClosePolicy.ABANDON,  # the card lives its own year
-        )
+        await self._reward(input)
         await self._to_sponsor("reward_sponsor")
         await self._record("rewarded")
         rewarded = self._now()
         if input.reward_reminder_days:
             await workflow.sleep(timedelta(days=input.reward_reminder_days))
-            card = await workflow.execute_activity(
-                "gift_card_balance",
-                CardQuery(key=f"reward-{input.referral_id}"),
-                result_type=CardBalance,
-                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            )
-            if card.found and card.status == "active" and card.balance_cents == card.amount_cents:
-                await self._to_sponsor("reward_reminder")  # the card is still untouched
+            if not await self._reward_used(input, rewarded):
+                await self._to_sponsor("reward_reminder")
         if input.refer_again_days:
             await workflow.sleep(
                 max(timedelta(0), rewarded + timedelta(days=input.refer_again_days) - self._now())
             )
             await self._to_sponsor("refer_again")
         return self.state()
+
+    async def _reward(self, input: ReferralInput) -> None:
+        """An e-gift card with its own workflow, or a promo code (waiting, if the pool is empty,
+        until an operator loads more: the activity retries, the referral stays validated)."""
+        key = f"reward-{input.referral_id}"
+        if input.reward == "gift_card":
+            await workflow.start_child_workflow(
+                GiftCardWorkflow.run,
+                GiftCardInput(
+                    key=key,
+                    contact=input.sponsor,
+                    amount_cents=round(input.reward_amount * 100),
+                    currency=input.reward_currency,
+                    templates=GIFT_CARD_TEMPLATES,
+                    clock_offset_seconds=input.clock_offset_seconds,
+                ),
+                id=f"gift-card:{key}",
+                parent_close_policy=ParentClosePolicy.ABANDON,  # the card lives its own year
+            )
+            return
+        pooled = input.reward == "promo_pool"
+        given = await workflow.execute_activity(
+            "assign_promo_code",
+            PromoCodeRequest(
+                key=key,
+                contact=input.sponsor,
+                mode="pool" if pooled else "generated",
+                pool=input.promo_pool if pooled else None,
+                prefix=None if pooled else input.promo_prefix,
+            ),
+            result_type=PromoCodeResult,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(minutes=1),
+                backoff_coefficient=2,
+                maximum_interval=timedelta(hours=1),
+            ),
+        )
+        self._reward_code = given.code
+
+    async def _reward_used(self, input: ReferralInput, since: datetime) -> bool:
+        if self._reward_code is not None:
+            return await workflow.execute_activity(
+                "promo_code_used",
+                CodeUseQuery(contact=input.sponsor, code=self._reward_code, since=since),
+                result_type=bool,
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+            )
+        card = await workflow.execute_activity(
+            "gift_card_balance",
+            CardQuery(key=f"reward-{input.referral_id}"),
+            result_type=CardBalance,
+            start_to_close_timeout=BOOKKEEPING_TIMEOUT,
+        )
+        return not (card.found and card.status == "active" and card.balance_cents == card.amount_cents)
 
     async def _invite(self, input: ReferralInput) -> None:
         """Invitation, reminder, inactive alert: until the referee buys, is rejected, or time is up."""
@@ -237,6 +279,7 @@ class ReferralWorkflow:
                 "reward_amount": self._input.reward_amount,
                 "reward_currency": self._input.reward_currency,
                 "reason": self._rejection.reason if self._rejection else None,
+                "reward_code": self._reward_code,
             },
             channel=channel,
             clock_offset_seconds=self._input.clock_offset_seconds,
