@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from relance.config import Settings
@@ -34,6 +35,7 @@ from relance.referrals.guards import customer_before, normal_email, normal_phone
 from relance.starter.ingest import upsert_contact
 from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
+from relance.workflows.search_attributes import CONTACT_ID, REFERRAL_ID, STEP
 
 
 class ReferralError(ValueError):
@@ -214,6 +216,14 @@ class Referrals:
                 input,
                 id=workflow_id(input.referral_id),
                 task_queue=self.settings.task_queue,
+                # Findable in the UI from the start: ReferralId = '...', Step = 'invited'.
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(REFERRAL_ID, input.referral_id),
+                        SearchAttributePair(CONTACT_ID, input.sponsor),
+                        SearchAttributePair(STEP, "reconciled" if input.conversion else "invited"),
+                    ]
+                ),
                 memo={"summary": f"referral {input.referral_id}: {input.sponsor} invited {input.referee}"},
             )
         except WorkflowAlreadyStartedError:

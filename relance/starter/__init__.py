@@ -12,7 +12,7 @@ reading ``RELANCE_*`` settings for the database and Temporal.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,12 +21,16 @@ from temporalio.client import Client
 from relance.config import Settings, get_settings
 from relance.db import create_engine, session_factory
 from relance.models.events import ContactIn, ContactSaved, EventAccepted, EventIn
-from relance.models.journey_io import CancelRequest, JourneyState
+from relance.models.journey_io import CancelRequest, Channel, JourneyState
+from relance.models.referral_io import InvitationsAnswer, RefereeIn, ReferralState
 from relance.scenarios import ScenarioSet
 from relance.starter.client import connect_temporal
 from relance.starter.ingest import IngestError, Ingestor, upsert_contact
 from relance.starter.registry import scenario_registry
 from relance.workflows.journey import JourneyWorkflow
+
+if TYPE_CHECKING:
+    from relance.referrals.service import Referrals
 
 __all__ = ["EventAccepted", "IngestError", "Relance", "ValidationError"]
 
@@ -53,7 +57,7 @@ class Relance:
         from relance.referrals.events import ReferralRouter
         from relance.referrals.service import Referrals
 
-        self.referrals = Referrals(client, self.ingestor.sessions, settings)
+        self.referrals: Referrals = Referrals(client, self.ingestor.sessions, settings)
         self.ingestor.referrals = ReferralRouter(self.referrals)
 
     @classmethod
@@ -80,6 +84,28 @@ class Relance:
         async with self.ingestor.sessions() as session, session.begin():
             row, created = await upsert_contact(session, payload)
             return ContactSaved(external_id=row.external_id, created=created)
+
+    async def invite_referees(
+        self,
+        sponsor: str,
+        referees: list[RefereeIn | dict[str, Any]],
+        channel: Channel | str = Channel.EMAIL,
+    ) -> InvitationsAnswer:
+        """A sponsor invites friends (what ``POST /v1/referrals/invitations`` does): each is invited
+        or refused with a reason; the sponsor is thanked once. Raises ReferralError (unknown sponsor)."""
+        people = [r if isinstance(r, RefereeIn) else RefereeIn.model_validate(r) for r in referees]
+        return await self.referrals.invite_batch(sponsor, people, Channel(channel))
+
+    async def referral_code(self, sponsor: str) -> str:
+        """The sponsor's code for a purchase's ``properties.referral_code``; made on first use."""
+        return await self.referrals.code_for(sponsor)
+
+    async def referral_state(self, referral_id: str) -> ReferralState:
+        return await self.referrals.state(referral_id)
+
+    async def reject_referral(self, referral_id: str, reason: str) -> ReferralState:
+        """An operator's rejection, until the referral is validated; the sponsor is told."""
+        return await self.referrals.reject(referral_id, reason)
 
     async def cancel_journey(self, workflow_id: str, reason: str) -> None:
         handle = self.client.get_workflow_handle(workflow_id)
