@@ -193,6 +193,42 @@ async def record_broadcast() -> None:
                 save(await handle.fetch_history(), "broadcast_rescheduled_then_sent.json")
 
 
+async def record_referral_program() -> None:
+    """A sponsor invites one friend who buys and keeps it: the referral, its thank-you and the card."""
+    async with time_skipping_environment() as env:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'r.db'}"
+            upgrade(url)
+            async with running_stack(env.client, url) as stack:
+                t0 = await env.get_current_time()
+                sponsor = {"external_id": "h-7", "email": "h7@example.com", "first_name": "Hugo"}
+                await stack.relance.send_event(
+                    {"type": "purchase", "contact": sponsor, "occurred_at": t0.isoformat(),
+                     "properties": {"order_id": "H-7"}}
+                )  # fmt: skip
+                await stack.relance.send_event(
+                    {"id": "h-inv", "type": "referral_sent", "contact": {"external_id": "h-7"},
+                     "occurred_at": t0.isoformat(),
+                     "properties": {"referees": [{"email": "h8@example.com", "first_name": "Iris"}]}}
+                )  # fmt: skip
+                await env.sleep(timedelta(days=2))
+                await stack.relance.send_event(
+                    {"type": "purchase", "contact": {"email": "h8@example.com"},
+                     "occurred_at": (await env.get_current_time()).isoformat(),
+                     "properties": {"order_id": "H-8", "referral_id": "h-inv-1"}}
+                )  # fmt: skip
+                names = {
+                    "referral:h-inv-1": "referral_invited_converted_rewarded.json",
+                    "referral-thanks:bh-inv": "referral_thanks_after_invitations.json",
+                    "gift-card:reward-h-inv-1": "gift_card_unused_then_expired.json",
+                }
+                for workflow_id, name in names.items():
+                    handle = env.client.get_workflow_handle(workflow_id)
+                    async with time_skipping(env.client):
+                        await handle.result()
+                    save(await handle.fetch_history(), name)
+
+
 def save(history: WorkflowHistory, name: str) -> None:
     target = HERE / name
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
@@ -200,7 +236,7 @@ def save(history: WorkflowHistory, name: str) -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce", "broadcast"]
+    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce", "broadcast", "referral_program"]
     if "referral" in which:
         asyncio.run(record())
     if "deferral" in which:
@@ -209,3 +245,5 @@ if __name__ == "__main__":
         asyncio.run(record_soft_bounce())
     if "broadcast" in which:
         asyncio.run(record_broadcast())
+    if "referral_program" in which:
+        asyncio.run(record_referral_program())
