@@ -182,3 +182,32 @@ async def test_opt_in_page_in_chromium(
         contact = await contact_row(stack, "bea@example.com")
         async with stack.sessions() as session:
             assert await granted_consents(session, contact.id) == {("email", "marketing")}
+
+
+@pytest.mark.feature("R-05")
+async def test_an_opt_in_after_an_unsubscribe_brings_back_that_channel_only(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with (
+        running_stack(time_env.client, sqlite_url, secret_key=SECRET, public_url=SHOP) as stack,
+        api_client(stack) as web,
+    ):
+        t0 = await time_env.get_current_time()
+        person = {"external_id": "uma", "email": "uma@example.com", "phone": "+33611223344",
+                  "consents": {"email": {"marketing": True}, "sms": {"marketing": True}}}  # fmt: skip
+        assert (await web.post("/v1/contacts", json=person)).status_code == 200
+        gone = {"type": "unsubscribed", "contact": {"external_id": "uma"},
+                "occurred_at": (t0 - timedelta(hours=1)).isoformat()}  # fmt: skip
+        assert (await web.post("/v1/events", json=gone)).status_code == 202
+        token = Signer(SECRET, 3600).opt_in_token("uma", "email")
+        assert (await web.post(f"/o/{token}")).status_code == 200
+        contact = await contact_row(stack, "uma@example.com")
+        async with stack.sessions() as session:
+            granted = await granted_consents(session, contact.id)
+    later = datetime.now(UTC)
+    assert contact.unsubscribed_at is None
+    assert ineligibility(contact, granted, Channel.EMAIL, Purpose.MARKETING, later) is None
+    assert (
+        ineligibility(contact, granted, Channel.SMS, Purpose.MARKETING, later)
+        == "no marketing opt-in for sms"
+    )

@@ -135,6 +135,11 @@ async def confirmed(token: str, request: Request) -> HTMLResponse:
     async with request.app.state.relance.ingestor.sessions() as session, session.begin():
         # An upsert: pressing the button again restates the same consent.
         await set_consents(session, contact.id, {data.channel: {Purpose.MARKETING.value: True}}, SOURCE, now)
+        row = await session.get(Contact, contact.id)
+        if row is not None and row.unsubscribed_at is not None and row.unsubscribed_at <= now:
+            # A later, explicit yes outweighs the earlier unsubscribe; the other channels' consents
+            # stay refused (the unsubscribe withdrew them), so only this channel comes back.
+            row.unsubscribed_at = None
         if data.delivery is not None:
             # Counted once per message, however often the button is pressed.
             seen = await session.scalar(
