@@ -55,3 +55,36 @@ async def test_journeys_are_listed_by_contact_and_step_with_a_memo_summary(
             await asyncio.sleep(0.2)
         assert found == [wf_id]
         await handle.terminate("test over")
+
+
+@pytest.mark.feature("R-10")
+@pytest.mark.feature("G-01")
+async def test_operators_find_a_referral_and_its_card_by_their_ids(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(dev_env.client, sqlite_url, referral_validation_days=0) as stack:
+        t0 = await dev_env.get_current_time()
+        await stack.relance.send_event(purchase(t0, order="V-2", contact="vis-2"))
+        answer = await stack.relance.invite_referees("vis-2", [{"email": "vis-3@example.com"}])
+        referral = answer.referrals[0].referral_id
+
+        async def listed(query: str) -> list[str]:
+            for _ in range(75):  # visibility is eventually consistent
+                found = [w.id async for w in stack.client.list_workflows(query)]
+                if found:
+                    return found
+                await asyncio.sleep(0.2)
+            return []
+
+        assert await listed(f'ReferralId = "{referral}" AND Step = "invited"') == [f"referral:{referral}"]
+        bought = purchase(t0, order="V-3", contact="vis-3")
+        bought["properties"]["referral_id"] = referral
+        await stack.relance.send_event(bought)
+        # Validation after 0 days: the reward card is issued at once and the referral is rewarded.
+        assert await listed(f'ReferralId = "{referral}" AND Step = "rewarded"') == [f"referral:{referral}"]
+        card = f"gift-card:reward-{referral}"
+        assert await listed(f'GiftCardId = "{card}" AND Step = "active"') == [card]
+        state = await stack.relance.referral_state(referral)
+        assert (state.status, state.order_id) == ("rewarded", "V-3")
+        for wf_id in (f"referral:{referral}", card):
+            await stack.client.get_workflow_handle(wf_id).terminate("test over")
