@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from relance.channels.memory import CaptureChannel
 from relance.models.referral_tables import Referral
 from relance.models.tables import Delivery, Event
 from relance.simulate import time_skipping
@@ -188,3 +189,22 @@ async def test_bad_referral_events_are_refused_before_anything_is_stored(
     assert answer.status_code == 422
     assert {"field": field, "message": message} in answer.json()["details"], answer.text
     assert stored == []
+
+
+@pytest.mark.feature("R-05")
+async def test_a_referee_invited_by_sms(time_env: WorkflowEnvironment, sqlite_url: str) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack, api_client(stack) as http:
+        t0 = await time_env.get_current_time()
+        await stack.relance.send_event(
+            purchase(t0, order="S-1", contact="sam", first_name="Sam", last_name="Moreau")
+        )
+        answer = await http.post(
+            "/v1/referrals", json={"sponsor": "sam", "referee": {"phone": "06 12 34 56 78"}, "channel": "sms"}
+        )
+        assert answer.status_code == 201, answer.text
+        await time_env.sleep(timedelta(days=1))  # SMS wait for the contact's daytime hours
+        assert isinstance(stack.channel, CaptureChannel)
+        texts = [m for m in stack.channel.messages if m.channel == "sms"]
+    assert [m.to for m in texts] == ["+33612345678"]
+    assert texts[0].text.startswith("Sam Moreau invites you to discover our shop")
+    assert "/o/" in texts[0].text and "/u/" in texts[0].text  # opt-in and unsubscribe links
