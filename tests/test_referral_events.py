@@ -208,3 +208,27 @@ async def test_a_referee_invited_by_sms(time_env: WorkflowEnvironment, sqlite_ur
     assert [m.to for m in texts] == ["+33612345678"]
     assert texts[0].text.startswith("Sam Moreau invites you to discover our shop")
     assert "/o/" in texts[0].text and "/u/" in texts[0].text  # opt-in and unsubscribe links
+
+
+@pytest.mark.feature("R-03")
+async def test_inviting_through_the_api_skips_the_post_purchase_reminder(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with running_stack(time_env.client, sqlite_url) as stack, api_client(stack) as http:
+        t0 = await time_env.get_current_time()
+        accepted = await stack.relance.send_event(purchase(t0, order="S-1", contact="sam", first_name="Sam"))
+        await time_env.sleep(timedelta(days=4))  # the post-purchase message went on day 3
+        invited = await http.post(
+            "/v1/referrals", json={"sponsor": "sam", "referee": {"email": "kim@example.com"}}
+        )
+        assert invited.status_code == 201, invited.text
+        handle = stack.client.get_workflow_handle(accepted.journeys[0].workflow_id)
+        async with time_skipping(stack.client):
+            await handle.result()
+        async with stack.sessions() as session:
+            steps = {
+                d.message: (d.status, d.reason)
+                for d in await session.scalars(select(Delivery).where(Delivery.journey == "post_purchase"))
+            }
+    assert steps["invite"] == ("sent", None)
+    assert steps["reminder"] == ("skipped", "contact sent 'referral_sent' since the journey started")

@@ -14,6 +14,7 @@ from relance.models.referral_io import (
     ReferralState,
 )
 from relance.referrals.service import Referrals
+from relance.starter import Relance
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
@@ -40,7 +41,8 @@ def _referrals(request: Request) -> Referrals:
 
 @router.post("", status_code=201, response_model=ReferralAnswer, summary="A sponsor invites a referee")
 async def invite(body: ReferralIn, request: Request) -> JSONResponse | ReferralAnswer:
-    answer = await _referrals(request).invite(body.sponsor, body.referee, body.channel)
+    relance: Relance = request.app.state.relance
+    [answer] = (await relance.invite_referees(body.sponsor, [body.referee], body.channel)).referrals
     if answer.status == "refused":  # the fraud guards said no: a 422 that says why
         return JSONResponse(
             {"error": f"referral refused: {answer.reason}", "referral_id": answer.referral_id,
@@ -58,7 +60,8 @@ async def invite(body: ReferralIn, request: Request) -> JSONResponse | ReferralA
 )
 async def invite_many(body: InvitationsIn, request: Request) -> InvitationsAnswer:
     """Each friend is invited or refused with a reason; refusals do not stop the others."""
-    return await _referrals(request).invite_batch(body.sponsor, body.referees, body.channel)
+    relance: Relance = request.app.state.relance
+    return await relance.invite_referees(body.sponsor, list(body.referees), body.channel)
 
 
 @router.get("/codes/{sponsor}", response_model=CodeOut, summary="The sponsor's referral code")

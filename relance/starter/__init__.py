@@ -12,6 +12,7 @@ reading ``RELANCE_*`` settings for the database and Temporal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import ValidationError
@@ -23,6 +24,7 @@ from relance.db import create_engine, session_factory
 from relance.models.events import ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey_io import CancelRequest, Channel, JourneyState
 from relance.models.referral_io import InvitationsAnswer, RefereeIn, ReferralState
+from relance.referrals.event_types import INVITATION_EVENT
 from relance.scenarios import ScenarioSet
 from relance.starter.client import connect_temporal
 from relance.starter.ingest import IngestError, Ingestor, upsert_contact
@@ -94,7 +96,21 @@ class Relance:
         """A sponsor invites friends (what ``POST /v1/referrals/invitations`` does): each is invited
         or refused with a reason; the sponsor is thanked once. Raises ReferralError (unknown sponsor)."""
         people = [r if isinstance(r, RefereeIn) else RefereeIn.model_validate(r) for r in referees]
-        return await self.referrals.invite_batch(sponsor, people, Channel(channel))
+        answer = await self.referrals.invite_batch(sponsor, people, Channel(channel))
+        invited = [r.referral_id for r in answer.referrals if r.status == "invited"]
+        if invited:
+            # The sponsor referred: journeys listening for it hear it as an event (the post-purchase
+            # reminder is skipped, R-03). Keyed by the batch; without referees it invites nobody.
+            await self.ingestor.ingest(
+                EventIn(
+                    id=answer.batch_id,
+                    type=INVITATION_EVENT,
+                    contact=ContactIn(external_id=sponsor),
+                    occurred_at=datetime.now(UTC),
+                    properties={"batch_id": answer.batch_id, "referrals": invited},
+                )
+            )
+        return answer
 
     async def referral_code(self, sponsor: str) -> str:
         """The sponsor's code for a purchase's ``properties.referral_code``; made on first use."""
