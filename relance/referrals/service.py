@@ -74,13 +74,6 @@ class Referrals:
 
     # --- invitations ----------------------------------------------------------------------
 
-    async def invite(
-        self, sponsor: str, referee: RefereeIn, channel: Channel = Channel.EMAIL
-    ) -> ReferralAnswer:
-        """One friend: a batch of one."""
-        batch = await self.invite_batch(sponsor, [referee], channel)
-        return batch.referrals[0]
-
     async def invite_batch(
         self,
         sponsor: str,
