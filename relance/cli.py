@@ -3,37 +3,77 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from typer.core import TyperGroup
 
-from relance.config import get_settings
-from relance.contacts_cli import contacts_app
-from relance.lists_cli import lists_app
-from relance.logs import configure_logging
-from relance.referrals_cli import referrals_app
-from relance.scenarios.cli import scenarios_app
-from relance.segments.cli import segments_app
-from relance.sends_cli import sends_app
-from relance.templates_cli import templates_app
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
+_DEFERRED: dict[str, str] = {}  # command name -> "module:attribute" of its sub-app
+
+
+class _Group(TyperGroup):
+    """The root group: it imports a deferred sub-app only when its command runs, or for ``--help``.
+
+    Importing every sub-app's module (SQLAlchemy, pydantic models, the segments compiler…) took
+    seconds on each ``relance …``; this way a command pays only for what it uses.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._imported: set[str] = set()
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        target = _DEFERRED.get(cmd_name)
+        if target is not None and cmd_name not in self._imported:
+            module, _, attribute = target.partition(":")
+            sub_app = getattr(importlib.import_module(module), attribute)
+            # Built as add_typer would have, with the root's settings.
+            holder = typer.Typer(
+                add_completion=False,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
+            )
+            holder.add_typer(sub_app, name=cmd_name)
+            group = typer.main.get_command(holder)
+            assert isinstance(group, TyperGroup)
+            self.commands[cmd_name] = group.commands[cmd_name]
+            self._imported.add(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     help="relance: customer journeys (referrals, reminders, rewards) on Temporal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
-app.add_typer(scenarios_app, name="scenarios")
-app.add_typer(templates_app, name="templates")
-app.add_typer(lists_app, name="lists")
-app.add_typer(contacts_app, name="contacts")
-app.add_typer(segments_app, name="segments")
-app.add_typer(sends_app, name="sends")
-app.add_typer(referrals_app, name="referrals")
+
+
+def add_deferred_typer(name: str, target: str) -> None:
+    """``app.add_typer`` for the sub-app at ``target`` ("module:attribute"), imported only when used.
+
+    Prefer it to ``app.add_typer``: a sub-app imported here is imported by every ``relance …``.
+    """
+    _DEFERRED[name] = target
+    app.add_typer(typer.Typer(), name=name)  # a stand-in: keeps the command's place and name
+
+
+add_deferred_typer("scenarios", "relance.scenarios.cli:scenarios_app")
+add_deferred_typer("templates", "relance.templates_cli:templates_app")
+add_deferred_typer("lists", "relance.lists_cli:lists_app")
+add_deferred_typer("contacts", "relance.contacts_cli:contacts_app")
+add_deferred_typer("segments", "relance.segments.cli:segments_app")
+add_deferred_typer("sends", "relance.sends_cli:sends_app")
+add_deferred_typer("referrals", "relance.referrals_cli:referrals_app")
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)
@@ -43,6 +83,9 @@ err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
 
 
 def _logging(default_format: str = "json") -> None:
+    from relance.config import get_settings
+    from relance.logs import configure_logging
+
     settings = get_settings()
     fmt = settings.log_format if "RELANCE_LOG_FORMAT" in __import__("os").environ else default_format
     configure_logging(settings.log_level, fmt)
@@ -55,6 +98,7 @@ def dev(
     ] = False,
 ) -> None:
     """Run the embedded stack: Temporal dev server + UI, SQLite, worker and HTTP API."""
+    from relance.config import get_settings
     from relance.devstack import run_dev
 
     _logging("console")
@@ -65,6 +109,7 @@ def dev(
 def worker() -> None:
     """Run a worker against RELANCE_TEMPORAL_ADDRESS (production)."""
     from relance.channels import build_channel
+    from relance.config import get_settings
     from relance.db import create_engine, session_factory
     from relance.starter.client import connect_temporal
     from relance.worker import build_worker
@@ -89,6 +134,7 @@ def api() -> None:
     import uvicorn
 
     from relance.api.app import create_app
+    from relance.config import get_settings
 
     _logging()
     settings = get_settings()
@@ -100,6 +146,7 @@ def db_upgrade(revision: str = "head") -> None:
     """Apply the Alembic migrations to RELANCE_DATABASE_URL."""
     from sqlalchemy.engine import make_url
 
+    from relance.config import get_settings
     from relance.migrate import upgrade
 
     url = get_settings().resolved_database_url()
@@ -117,6 +164,10 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Run scenarios on Temporal's time-skipping server and print the timeline of messages."""
+    from rich.table import Table
+
+    from relance.config import get_settings
+    from relance.logs import configure_logging
     from relance.scenarios import ScenarioError, load_scenarios
     from relance.simulate import (
         InputError,

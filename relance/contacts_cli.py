@@ -12,25 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-
-from relance.config import Settings, get_settings
-from relance.importer import (
-    ImportFileError,
-    ImportOptions,
-    ImportReport,
-    Prepared,
-    Rejection,
-    SetupError,
-    import_csv,
-    prepare,
-    preview_rows,
-)
-from relance.importer.columns import expected_list
-from relance.importer.rows import ContactRow
 
 if TYPE_CHECKING:
+    from relance.config import Settings
+    from relance.importer import ImportFileError, ImportOptions, ImportReport, Prepared, Rejection
+    from relance.importer.rows import ContactRow
     from relance.starter import Relance
 
 contacts_app = typer.Typer(help="Contacts: import from CSV.", no_args_is_help=True)
@@ -81,6 +67,9 @@ def import_contacts(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Import contacts from a CSV file: new ones are created, known ones updated (see docs/import.md)."""
+    from relance.config import get_settings
+    from relance.importer import ImportFileError, ImportOptions, SetupError
+
     settings = get_settings()
     options = ImportOptions(
         separator=separator,
@@ -126,6 +115,7 @@ def import_contacts(
 
 async def _import(file: Path, options: ImportOptions, settings: Settings, progress: bool) -> ImportReport:
     from relance.db import create_engine
+    from relance.importer import import_csv, prepare
 
     relance = None
     with file.open("rb") as stream:
@@ -152,6 +142,7 @@ async def _import(file: Path, options: ImportOptions, settings: Settings, progre
 
 
 async def _connect(settings: Settings) -> Relance:
+    from relance.importer import SetupError
     from relance.starter import Relance
 
     try:
@@ -170,6 +161,8 @@ def _progress(prepared: Prepared, shown: bool) -> Iterator[Callable[[int], None]
     if not shown:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     bar = Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -184,6 +177,8 @@ def _progress(prepared: Prepared, shown: bool) -> Iterator[Callable[[int], None]
 
 
 def _file_error(file: Path, error: ImportFileError) -> None:
+    from relance.importer.columns import expected_list
+
     where = f"{file}:{error.line}" if error.line is not None else str(file)
     if error.problems:
         err.print(f"[red]error[/red]: {escape(where)}: the header is wrong:", highlight=False)
@@ -220,6 +215,10 @@ def _print_report(file: Path, report: ImportReport, list_name: str | None) -> No
 
 
 def _preview(file: Path, options: ImportOptions, limit: int, as_json: bool) -> None:
+    from rich.table import Table
+
+    from relance.importer import Rejection, preview_rows
+
     with file.open("rb") as stream:
         prepared, shown = preview_rows(stream, options, limit)
     names = ["line", "external_id", "email", "phone", "first_name", "last_name", "locale", "time_zone"]
@@ -256,6 +255,8 @@ def _preview(file: Path, options: ImportOptions, limit: int, as_json: bool) -> N
 
 
 def _preview_json(row: ContactRow | Rejection) -> dict[str, object]:
+    from relance.importer import Rejection
+
     if isinstance(row, Rejection):
         return {"line": row.line, "rejected": row.reason}
     return {

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance import lists
-from relance.config import get_settings
-from relance.db import create_engine, session_factory
-from relance.lists import ListError, ListIn, ListOut, MergeIn, Salesperson
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from relance.lists import ContactList, ListOut, Salesperson
 
 lists_app = typer.Typer(
     help="Contact lists: create, add members, assign a salesperson, archive.", no_args_is_help=True
@@ -25,6 +23,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
     """One transaction: it all happens, or, on an error, nothing does."""
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.lists import ListError
 
     async def main() -> ListOut:
         engine = create_engine(get_settings().resolved_database_url())
@@ -43,6 +44,10 @@ def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
 
 
 def _salesperson(name: str, email: str) -> Salesperson:
+    from pydantic import ValidationError
+
+    from relance.lists import Salesperson
+
     try:
         return Salesperson(name=name, email=email)
     except ValidationError as error:
@@ -59,6 +64,8 @@ def create(
     ] = None,
 ) -> None:
     """Create a list, empty or with the given contacts."""
+    from relance import lists
+    from relance.lists import ListIn
 
     async def work(session: AsyncSession) -> ListOut:
         return await lists.describe(
@@ -71,6 +78,7 @@ def create(
 @lists_app.command("add")
 def add(name: str, contacts: Annotated[list[str], typer.Argument(help="External ids.")]) -> None:
     """Add contacts to a list; an unknown id adds nobody."""
+    from relance import lists
 
     async def work(session: AsyncSession) -> ListOut:
         row = await lists.get(session, name)
@@ -88,6 +96,11 @@ def merge(
     ] = None,
 ) -> None:
     """A new list with the members of the given lists, once each; the sources stay as they are."""
+    from pydantic import ValidationError
+
+    from relance import lists
+    from relance.lists import MergeIn
+
     try:
         data = MergeIn(sources=sources, name=into)
     except ValidationError:
@@ -107,6 +120,8 @@ def assign(
     email: Annotated[str, typer.Option("--email", help="Their address (From of 'sender: salesperson').")],
 ) -> None:
     """Assign the salesperson who signs messages sent to the list's contacts (D-10)."""
+    from relance import lists
+
     person = _salesperson(salesperson, email)
 
     async def work(session: AsyncSession) -> ListOut:
@@ -117,7 +132,9 @@ def assign(
     _run(work)
 
 
-def _toggle(name: str, change: Callable[[lists.ContactList], None]) -> None:
+def _toggle(name: str, change: Callable[[ContactList], None]) -> None:
+    from relance import lists
+
     async def work(session: AsyncSession) -> ListOut:
         row = await lists.get(session, name)
         change(row)
@@ -129,12 +146,16 @@ def _toggle(name: str, change: Callable[[lists.ContactList], None]) -> None:
 @lists_app.command("archive")
 def archive(name: str) -> None:
     """Archive a list (never deleted: its members stay for a reactivation)."""
+    from relance import lists
+
     _toggle(name, lists.archive)
 
 
 @lists_app.command("reactivate")
 def reactivate(name: str) -> None:
     """Bring an archived list back, with its members."""
+    from relance import lists
+
     _toggle(name, lists.reactivate)
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from relance.referrals.service import ReferralError, Referrals
+if TYPE_CHECKING:
+    from relance.referrals.service import Referrals
 
 referrals_app = typer.Typer(help="Referrals: where one stands, reject one.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
+    from relance.referrals.service import ReferralError, Referrals
+
     async def main() -> Any:
         from relance.starter import Relance
 

@@ -6,15 +6,15 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from relance.broadcasts import BroadcastError, Broadcasts
-from relance.models.broadcast_io import BroadcastIn, ChannelMode
+from relance.models.broadcast_io import ChannelMode
+
+if TYPE_CHECKING:
+    from relance.broadcasts import Broadcasts
 
 sends_app = typer.Typer(
     help="Bulk sends: send to a list or segment, list scheduled sends, move, cancel, test.",
@@ -24,6 +24,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Broadcasts], Awaitable[Any]]) -> Any:
+    from relance.broadcasts import BroadcastError, Broadcasts
+
     async def main() -> Any:
         from relance.starter import Relance
 
@@ -57,6 +59,10 @@ def create(
     at: Annotated[str | None, typer.Option(help="When (ISO 8601 with zone); default: in 15 minutes.")] = None,
 ) -> None:
     """Send a marketing message to a list: it goes after the safety delay, or at --at."""
+    from pydantic import ValidationError
+
+    from relance.models.broadcast_io import BroadcastIn
+
     try:
         data = BroadcastIn.model_validate(
             {
@@ -81,6 +87,8 @@ def create(
 @sends_app.command("list")
 def list_sends(all: Annotated[bool, typer.Option("--all", help="Finished ones too.")] = False) -> None:
     """Scheduled and running sends."""
+    from rich.table import Table
+
     states = _run(lambda b: b.list(include_done=all))
     table = Table("id", "status", "send at", "sent", "suppressed")
     for s in states:

@@ -8,10 +8,6 @@ from typing import Annotated
 
 import typer
 
-from relance.config import get_settings
-from relance.sms_length import sms_length
-from relance.templates import TemplateError, TemplateStore, sample_context
-
 templates_app = typer.Typer(help="Message templates: preview them.", no_args_is_help=True)
 
 
@@ -26,6 +22,10 @@ def preview(
     ] = None,
 ) -> None:
     """Render a template with sample data (or yours) and print every part."""
+    from relance.config import get_settings
+    from relance.sms_length import sms_length
+    from relance.templates import TemplateError, TemplateStore, sample_context
+
     context = sample_context(channel=channel)
     if data is not None:
         try:

@@ -7,10 +7,6 @@ from typing import Annotated
 
 import typer
 
-from relance.config import get_settings
-from relance.scenarios.loader import scenario_files
-from relance.scenarios.validate import validate_directory
-
 _HELP = "Scenario files: check them before the engine loads them."
 scenarios_app = typer.Typer(help=_HELP, no_args_is_help=True)
 
@@ -32,6 +28,10 @@ def validate(
 
     Prints one 'file:line: field: message' line per problem, then a summary on stderr.
     """
+    from relance.config import get_settings
+    from relance.scenarios.loader import scenario_files
+    from relance.scenarios.validate import validate_directory
+
     templates_dir = templates or get_settings().templates_dir
     for path, what in ((directory, "scenarios"), (templates_dir, "templates")):
         if not path.is_dir():

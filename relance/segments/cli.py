@@ -7,21 +7,18 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance import lists
-from relance.config import get_settings
-from relance.db import create_engine, session_factory
-from relance.lists import ListError
-from relance.segments import service
-from relance.segments.builtins import BUILTINS, builtin, is_builtin
-from relance.segments.load import SegmentError, load
-from relance.segments.model import Segment
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from relance.lists import ListOut
+    from relance.segments.load import SegmentError
+    from relance.segments.model import Segment
+    from relance.segments.service import Shown
 
 segments_app = typer.Typer(help="Dynamic segments: count, show, snapshot into a list.", no_args_is_help=True)
 out = Console(soft_wrap=True)
@@ -38,6 +35,9 @@ AtOption = Annotated[
 
 
 def _segment(spec: str) -> Segment:
+    from relance.segments.builtins import builtin, is_builtin
+    from relance.segments.load import load
+
     path = Path(spec)
     if path.suffix in {".yaml", ".yml", ".json"} or (path.exists() and not is_builtin(spec)):
         return load(path)
@@ -52,6 +52,11 @@ def _now(at: datetime | None) -> datetime:
 
 def _run(spec: str, work: Callable[[AsyncSession, Segment], Awaitable[T]]) -> T:
     """Validate, then one transaction: a snapshot happens whole or not at all."""
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.lists import ListError
+    from relance.segments.load import SegmentError
+
     try:
         segment = _segment(spec)
     except SegmentError as error:
@@ -85,6 +90,7 @@ def _problems(error: SegmentError) -> None:
 @segments_app.command("count")
 def count(segment: SegmentArg, at: AtOption = None) -> None:
     """How many contacts the segment holds now (or at --at)."""
+    from relance.segments import service
 
     async def work(session: AsyncSession, seg: Segment) -> int:
         return await service.count(session, seg, _now(at))
@@ -100,8 +106,11 @@ def show(
     at: AtOption = None,
 ) -> None:
     """The segment's first contacts (external id, email; score for best leads), and its size."""
+    from rich.table import Table
 
-    async def work(session: AsyncSession, seg: Segment) -> tuple[bool, int, list[service.Shown]]:
+    from relance.segments import service
+
+    async def work(session: AsyncSession, seg: Segment) -> tuple[bool, int, list[Shown]]:
         now = _now(at)
         scored = bool(seg.names() & {"best_leads", "score"})
         return scored, await service.count(session, seg, now), await service.show(session, seg, now, limit)
@@ -130,8 +139,10 @@ def snapshot(
     at: AtOption = None,
 ) -> None:
     """Freeze the segment into a new static list (it no longer follows the criteria)."""
+    from relance import lists
+    from relance.segments import service
 
-    async def work(session: AsyncSession, seg: Segment) -> lists.ListOut:
+    async def work(session: AsyncSession, seg: Segment) -> ListOut:
         row = await service.snapshot(session, seg, _now(at), list_name)
         return await lists.describe(session, row)
 
@@ -141,6 +152,10 @@ def snapshot(
 @segments_app.command("builtins")
 def builtins() -> None:
     """The default filters, usable wherever a segment file is."""
+    from rich.table import Table
+
+    from relance.segments.builtins import BUILTINS
+
     table = Table("name", "contacts")
     for name, (what, _) in BUILTINS.items():
         table.add_row(name, what)
