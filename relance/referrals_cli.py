@@ -13,18 +13,20 @@ from rich.console import Console
 if TYPE_CHECKING:
     from relance.referrals.service import Referrals
 
-referrals_app = typer.Typer(help="Referrals: where one stands, reject one.", no_args_is_help=True)
+referrals_app = typer.Typer(
+    help="Referrals: where one stands, reject one, a sponsor's code.", no_args_is_help=True
+)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
-    from relance.referrals.service import ReferralError, Referrals
+    from relance.referrals.service import ReferralError
 
     async def main() -> Any:
         from relance.starter import Relance
 
         async with Relance.from_settings() as relance:
-            return await work(Referrals(relance.client, relance.ingestor.sessions, relance.settings))
+            return await work(relance.referrals)
 
     try:
         return asyncio.run(main())
@@ -47,3 +49,9 @@ def reject(
     """Reject (abandon) a referral before it is validated; the sponsor is invited to refer again."""
     state = _run(lambda r: r.reject(referral_id, reason))
     print(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+@referrals_app.command("code")
+def code(sponsor: Annotated[str, typer.Argument(help="The sponsor's external id.")]) -> None:
+    """The sponsor's referral code (made on first use): a purchase with it reconciles their referral."""
+    print(_run(lambda r: r.code_for(sponsor)))

@@ -255,6 +255,11 @@ async def test_operators_reject_from_the_command_line(dev_env: WorkflowEnvironme
         assert (final.status, final.reason) == ("rejected", "duplicate account")
         unknown = await asyncio.to_thread(relance, "show", "r-nope")
         assert unknown.returncode == 1 and "no referral 'r-nope'" in unknown.stderr
+        code = await asyncio.to_thread(relance, "code", "sam")
+        assert code.returncode == 0, code.stderr
+        assert code.stdout.strip() == await stack.relance.referral_code("sam")  # made once, kept
+        nobody = await asyncio.to_thread(relance, "code", "nobody")
+        assert nobody.returncode == 1 and "no contact 'nobody'" in nobody.stderr
 
 
 @pytest.mark.feature("R-02")

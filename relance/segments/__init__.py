@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import Select
+from typing import TYPE_CHECKING, Any
 
 from relance.segments.builtins import BUILTINS, builtin, is_builtin
-from relance.segments.compile import contact_ids
 from relance.segments.load import SegmentError, SegmentProblem, load, parse
 from relance.segments.model import Criteria, Segment
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
 
 __all__ = [
     "BUILTINS",
@@ -52,4 +52,6 @@ def audience(spec: Spec, now: datetime) -> Select[tuple[int]]:
 
     ``spec`` is a Segment, criteria as data, a default filter's name or a segment file.
     """
+    from relance.segments.compile import contact_ids  # SQLAlchemy: not for the CLI's start
+
     return contact_ids(resolve(spec), now)
