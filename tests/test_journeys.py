@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +239,13 @@ def test_workflow_ids_are_unambiguous_whatever_the_contact_and_ref() -> None:
 
 @pytest.mark.feature("D-02")
 async def test_messages_follow_the_contact_locale_with_fallback(
-    time_env: WorkflowEnvironment, sqlite_url: str
+    time_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path
 ) -> None:
-    async with running_stack(time_env.client, sqlite_url) as stack:
+    templates = tmp_path / "templates"
+    shutil.copytree(EXAMPLES / "templates", templates)
+    for french in (templates / "referral").glob("post_purchase_reminder.fr.*"):
+        french.unlink()  # a message not translated yet
+    async with running_stack(time_env.client, sqlite_url, templates_dir=templates) as stack:
         t0 = await time_env.get_current_time()
         accepted = await stack.relance.send_event(
             purchase(t0, order="L-1", contact="l-1", first_name="Léa", locale="fr-CA")
@@ -249,5 +254,5 @@ async def test_messages_follow_the_contact_locale_with_fallback(
     subjects = [m.subject for m in stack.channel.messages]  # type: ignore[attr-defined]
     assert subjects == [
         "Léa, parrainez vos proches et soyez récompensé",  # referral/post_purchase_invite.fr.*
-        "Léa, your friends are still waiting for their offer",  # no French reminder yet: the default
+        "Léa, your friends are still waiting for their offer",  # no French reminder: the default
     ]
