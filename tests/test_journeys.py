@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
