@@ -55,13 +55,15 @@ def problems_of(text: str, tmp_path: Path) -> list[str]:
 
 @pytest.mark.feature("S-01")
 @pytest.mark.parametrize(
-    ("directory", "files"), [("scenarios", "2 scenario files"), ("demo/scenarios", "1 scenario file")]
+    ("directory", "files", "warnings"),
+    [("scenarios", "2 scenario files", 0), ("demo/scenarios", "1 scenario file", 2)],
 )
-def test_shipped_examples_are_valid(directory: str, files: str) -> None:
+def test_shipped_examples_are_valid(directory: str, files: str, warnings: int) -> None:
     result = validate(EXAMPLES / directory)
     assert result.exit_code == 0, result.output
-    assert result.stdout == ""
-    assert result.stderr == f"0 errors, 0 warnings in {files}\n"
+    # The demo's delays are seconds long on purpose, so it is told they are short (S-04).
+    assert len(result.stdout.splitlines()) == warnings
+    assert result.stderr == f"0 errors, {warnings} warning{'s' if warnings != 1 else ''} in {files}\n"
 
 
 @pytest.mark.feature("S-01")
@@ -269,6 +271,56 @@ def test_warnings_do_not_fail_validation(tmp_path: Path) -> None:
         0,
         f"{empty}: warning: directory: no *.yaml or *.yml file here\n",
     )
+
+
+@pytest.mark.feature("S-04")
+def test_bad_practice_gets_warnings_that_say_why(tmp_path: Path) -> None:
+    path = write(tmp_path / "scenarios", "s.yaml", f"""\
+scenario: shop
+journeys:
+  - id: too_soon
+    trigger: {{event: purchase}}
+    messages:
+      - id: invite
+        template: {INVITE}
+        delay: 12 hours
+      - id: reminder
+        template: {INVITE}
+        delay: 3 days
+  - id: too_late
+    trigger: {{event: purchase}}
+    messages:
+      - id: invite
+        template: {INVITE}
+        delay: 120 days
+      - id: reminder
+        template: {INVITE}
+        delay: 40 days
+        after: trigger
+  - id: referee
+    trigger: {{event: referee_registered}}
+    messages:
+      - id: discovery
+        template: {INVITE}
+        purpose: transactional
+      - id: nudge
+        template: {INVITE}
+        delay: 7 days
+        purpose: transactional
+""")
+    result = validate(tmp_path / "scenarios")
+    assert result.exit_code == 0, result.output  # advice, not errors: the scenario still runs
+    assert result.stdout.splitlines() == [
+        f"{path}:8: warning: journeys[0].messages[0].delay: a post-purchase message sent 12 hours after the "
+        "purchase: 1 to 90 days is advised (after delivery, while the purchase is fresh)",
+        f"{path}:11: warning: journeys[0].messages[1].delay: 'reminder' comes 3 days after 'invite': leave at "
+        "least 7 days before a reminder, or it reads as pressure",
+        f"{path}:17: warning: journeys[1].messages[0].delay: a post-purchase message sent 120 days after the "
+        "purchase: 1 to 90 days is advised (after delivery, while the purchase is fresh)",
+        f"{path}:31: warning: journeys[2].messages[1].purpose: 'nudge' reminds a referee: that is marketing, "
+        "and needs their opt-in (GDPR); set 'purpose: marketing'",
+    ]
+    assert result.stderr == "0 errors, 4 warnings in 1 scenario file\n"
 
 
 @pytest.mark.feature("S-01")

@@ -76,6 +76,7 @@ def test_sms_length(text: str, encoding: str, units: int, segments: int) -> None
 
 
 @pytest.mark.feature("D-02")
+@pytest.mark.feature("S-04")
 def test_validation_warns_on_a_multi_segment_sms(tmp_path: Path) -> None:
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "long.sms.j2").write_text("Bonjour {{ contact.first_name }}, " + "ê" * 80)
@@ -123,6 +124,7 @@ def test_locale_variants_fall_back_from_region_to_language_to_default(tmp_path: 
 
 
 @pytest.mark.feature("D-02")
+@pytest.mark.feature("S-04")
 def test_validation_checks_every_locale_variant(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -134,7 +136,7 @@ def test_validation_checks_every_locale_variant(tmp_path: Path) -> None:
     scenario = tmp_path / "scenarios" / "s.yaml"
     scenario.write_text(
         "scenario: s\njourneys:\n  - id: j\n    trigger: {event: purchase}\n    messages:\n"
-        "      - id: m\n        template: t\n"
+        "      - id: m\n        template: t\n        delay: 3 days\n"
     )
     result = relance("scenarios", "validate", str(tmp_path / "scenarios"), "--templates", str(templates))
     assert result.returncode == 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from relance.models.journey_io import Channel, Purpose
+from relance.consent import PURCHASE_EVENT
+from relance.models.journey_io import Anchor, Channel, Purpose
 from relance.models.scenario import Journey, Message
 from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
 from relance.sms_length import SmsLength, sms_length
@@ -94,16 +96,64 @@ def _lacks_unsubscribe_link(store: TemplateStore, message: Message) -> bool:
     return not all(store.references(v, s, "links", "unsubscribe") for v, s in parts)
 
 
+# Seed 001's advice: a reminder waits at least a week, a post-purchase message 1 to 90 days.
+MIN_REMINDER_GAP = timedelta(days=7)
+POST_PURCHASE_WINDOW = (timedelta(days=1), timedelta(days=90))
+REFEREE_TRIGGERS = frozenset({"referee_registered"})  # journeys addressed to invited friends
+
+
 def _journey_warnings(
     scenarios: ScenarioSet, scenario_id: str, file: str, index: int, journey: Journey
 ) -> list[Problem]:
-    if any(message.enabled for message in journey.messages):
-        return []
-    loc: Loc = ("journeys", index, "messages")
-    return [
-        Problem(
-            file, scenarios.line(scenario_id, loc), field_name(loc),
-            "every message has 'enabled: false': the journey sends nothing; enable one or remove the journey",
-            "warning",
-        )
-    ]  # fmt: skip
+    """Bad practice (S-04): the scenario runs, but a marketer would want to know."""
+    if not any(message.enabled for message in journey.messages):
+        loc: Loc = ("journeys", index, "messages")
+        return [
+            Problem(
+                file, scenarios.line(scenario_id, loc), field_name(loc),
+                "every message has 'enabled: false': the journey sends nothing; "
+                "enable one or remove the journey",
+                "warning",
+            )
+        ]  # fmt: skip
+    problems: list[Problem] = []
+
+    def warn(m: int, key: str, text: str) -> None:
+        loc: Loc = ("journeys", index, "messages", m, key)
+        problems.append(Problem(file, scenarios.line(scenario_id, loc), field_name(loc), text, "warning"))
+
+    offsets: list[timedelta] = []  # each message's time after the trigger
+    for m, message in enumerate(journey.messages):
+        after_trigger = message.after is Anchor.TRIGGER or not offsets
+        offsets.append(message.delay.total if after_trigger else offsets[-1] + message.delay.total)
+        if m == 0:
+            low, high = POST_PURCHASE_WINDOW
+            marketing = message.purpose is Purpose.MARKETING  # a receipt may go at once
+            if marketing and journey.trigger.event == PURCHASE_EVENT and not low <= offsets[0] <= high:
+                warn(m, "delay", f"a post-purchase message sent {_span(offsets[0])} after the purchase: "
+                     "1 to 90 days is advised (after delivery, while the purchase is fresh)")  # fmt: skip
+            continue
+        gap = offsets[m] - offsets[m - 1]
+        # 0: sent together (e.g. email and SMS at once), not a reminder.
+        if message.purpose is Purpose.MARKETING and timedelta(0) < gap < MIN_REMINDER_GAP:
+            previous = journey.messages[m - 1].id
+            warn(m, "delay", f"'{message.id}' comes {_span(gap)} after '{previous}': leave at least "
+                 "7 days before a reminder, or it reads as pressure")  # fmt: skip
+        if journey.trigger.event in REFEREE_TRIGGERS and message.purpose is not Purpose.MARKETING:
+            warn(m, "purpose", f"'{message.id}' reminds a referee: that is marketing, and needs their "
+                 "opt-in (GDPR); set 'purpose: marketing'")  # fmt: skip
+    return problems
+
+
+def _span(delta: timedelta) -> str:
+    """'3 days', '12 hours', '90 seconds': the largest unit that divides it."""
+    for unit, name in (
+        (timedelta(days=1), "day"),
+        (timedelta(hours=1), "hour"),
+        (timedelta(minutes=1), "minute"),
+    ):
+        if delta % unit == timedelta(0):
+            count = delta // unit
+            return f"{count} {name}{'s' if count != 1 else ''}"
+    seconds = int(delta.total_seconds())
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
