@@ -78,6 +78,24 @@ add_deferred_typer("promo-codes", "relance.promo_codes_cli:promo_codes_app")
 db_app = typer.Typer(help="The application database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys that encrypt Temporal payloads (RELANCE_PAYLOAD_KEYS).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(key_id: Annotated[str, typer.Argument(help="A name for the key, e.g. 2026-11.")] = "k1") -> None:
+    """Print a fresh AES-256 key as id:base64. Put it first in RELANCE_PAYLOAD_KEYS to rotate."""
+    from relance.codec import CodecError, new_key
+
+    try:
+        print(new_key(key_id))
+    except CodecError as error:
+        err.print(f"[red]error[/red]: {error}")
+        raise typer.Exit(2) from None
+
+
 app.add_typer(journeys_app, name="journeys")
 
 err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages

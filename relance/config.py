@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     referral_thank_you: Literal["immediately", "after_invitations", "24h"] = Field(
         "after_invitations", description="when the sponsor is thanked for a batch of invitations"
     )
+    payload_keys: str = Field(
+        "",
+        description="encrypt Temporal payloads: 'id:base64key' pairs, comma-separated, the first encrypts "
+        "(`relance keys new`); empty: payloads are stored as JSON",
+    )
+    codec_cors_origins: str = Field(
+        "http://localhost:8233,http://127.0.0.1:8233",
+        description="Temporal UI origins allowed to call /codec/decode (comma-separated)",
+    )
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
 

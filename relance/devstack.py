@@ -58,6 +58,8 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
         "--log-level", "error",
         *dev_server_flags(),
     ]  # fmt: skip
+    if settings.payload_keys:  # the UI asks our API to decrypt what it shows
+        command += ["--ui-codec-endpoint", f"http://{settings.api_host}:{settings.api_port}/codec"]
     log_file = (settings.data_dir / "temporal.log").open("ab")
     # Its own session: Ctrl-C reaches us first, and we stop the server after the worker.
     return subprocess.Popen(command, stdout=log_file, stderr=log_file, start_new_session=True)

@@ -124,6 +124,15 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(referral_routes, dependencies=guarded)
     app.include_router(points_routes, dependencies=guarded)
     app.include_router(promo_code_routes, dependencies=guarded)
+    if settings.payload_keys:
+        from relance.api.codec import preflight
+        from relance.api.codec import router as codec_routes
+        from relance.codec import EncryptionCodec, parse_keys
+
+        app.state.codec = EncryptionCodec(parse_keys(settings.payload_keys))
+        app.state.codec_origins = {o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()}
+        app.include_router(preflight)  # browsers send no credentials on preflight
+        app.include_router(codec_routes, dependencies=guarded)
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:

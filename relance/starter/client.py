@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from relance.config import Settings
+
+
+def temporal_data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, sealed when ``RELANCE_PAYLOAD_KEYS`` is set (see relance.codec)."""
+    if not settings.payload_keys:
+        return pydantic_data_converter
+    from relance.codec import data_converter, parse_keys
+
+    return data_converter(pydantic_data_converter, parse_keys(settings.payload_keys))
 
 
 async def connect_temporal(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=temporal_data_converter(settings),
     )
 
 
