@@ -44,6 +44,16 @@ def _defaults() -> list[str]:
     return sorted(names)
 
 
+def _channels() -> list[tuple[str, str]]:
+    """(template, channel) for each channel a default template has its parts for."""
+    return [
+        (name, channel)
+        for name in _defaults()
+        for channel in ("email", "sms")
+        if all(STORE.path(name, suffix).is_file() for suffix, required in parts_for(channel) if required)
+    ]
+
+
 def _context(**properties: object) -> dict:
     context = sample_context()
     context["event"] = {**context["event"], "properties": {**PROPERTIES, **properties}}
@@ -55,11 +65,11 @@ def test_the_examples_have_templates() -> None:
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("name", _defaults())
-def test_every_template_has_a_complete_locale_variant(name: str, locale: str) -> None:
+@pytest.mark.parametrize(("name", "channel"), _channels())
+def test_every_template_has_a_complete_locale_variant(name: str, channel: str, locale: str) -> None:
     assert locale in STORE.locales(name), f"{name} has no {locale} variant"
     variant = f"{name}.{locale}"
-    for suffix, _ in parts_for("email"):
+    for suffix, _ in parts_for(channel):
         assert STORE.path(name, suffix).is_file() == STORE.path(variant, suffix).is_file(), (
             f"{variant}.{suffix}.j2 and {name}.{suffix}.j2: one exists without the other"
         )
@@ -69,22 +79,22 @@ def test_every_template_has_a_complete_locale_variant(name: str, locale: str) ->
                     assert STORE.references(variant, suffix, "links", link), (
                         f"{variant}.{suffix}.j2 lacks links.{link}"
                     )
-    assert STORE.check(name, "email") == []
+    assert STORE.check(name, channel) == []
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-@pytest.mark.parametrize("name", _defaults())
+@pytest.mark.parametrize(("name", "channel"), _channels())
 @pytest.mark.parametrize(
     "properties",
     [{}, {"reward_code": "MERCI-1", "reason": "order returned", "referees": ["Paul"], "balance": 0.0}],
     ids=["sample", "other-branches"],
 )
-def test_default_and_locale_variant_render(name: str, locale: str, properties: dict) -> None:
+def test_default_and_locale_variant_render(name: str, channel: str, locale: str, properties: dict) -> None:
     context = _context(**properties)
-    default = STORE.render(name, "email", context)
-    localized = STORE.render(name, "email", context, locale=f"{locale}-XX")  # falls back to the language
-    assert STORE.variant(name, "email", locale) == f"{name}.{locale}"
-    assert localized.subject and localized.text.strip()
+    default = STORE.render(name, channel, context)
+    localized = STORE.render(name, channel, context, locale=f"{locale}-XX")  # falls back to the language
+    assert STORE.variant(name, channel, locale) == f"{name}.{locale}"
+    assert localized.text.strip() and (channel == "sms" or localized.subject)
     assert (default.html is None) == (localized.html is None)
     assert localized.text != default.text  # the variant was used, not the default
-    assert "None" not in localized.subject + localized.text
+    assert "None" not in (localized.subject or "") + localized.text

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -115,15 +115,81 @@ class Message(BaseModel):
     )
 
 
+STATUS_EVENT = "status_changed"  # what relance records when a contact attribute changes value
+
+
+class Threshold(BaseModel):
+    """Start once the contact has had ``count`` such events in the current calendar period."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(description="how many events in the period; at least 1")
+    per: Literal["day", "week", "month", "year"] = Field(
+        "month", description="the calendar period, in the contact's time zone; once per period"
+    )
+
+    @field_validator("count")
+    @classmethod
+    def _positive(cls, count: int) -> int:
+        if count < 1:
+            raise ValueError(f"count {count}: a threshold counts at least 1 event (write e.g. 'count: 10')")
+        return count
+
+
+class StatusChange(BaseModel):
+    """Start when a contact attribute changes, e.g. ``{attribute: status, to: former_client}``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    attribute: Identifier
+    to: str | None = Field(None, description="the new value; any value when left out")
+    from_: str | None = Field(None, alias="from", description="the old value; any value when left out")
+
+
 class Trigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event: EventType
+    event: EventType | None = Field(None, description="the event that starts the journey")
+    status: StatusChange | None = Field(None, description="or: a change of a contact attribute")
     ref: str | None = Field(
         None,
         description="event property identifying the trigger (e.g. order_id); the same ref never "
         "starts the same journey twice. Default: the event id.",
     )
+    threshold: Threshold | None = Field(
+        None, description="start at the Nth event of a period, once per period"
+    )
+    segment: str | dict[str, Any] | list[Any] | None = Field(
+        None, description="entry segment: a default filter's name or criteria; others do not enter"
+    )
+    reentry: Literal["every_time", "once"] = Field(
+        "every_time", description="'once': a contact goes through this journey once, ever"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Trigger:
+        if (self.event is None) == (self.status is None):
+            raise ValueError(
+                "give either 'event' (an event type) or 'status' (an attribute change), not both"
+            )
+        if self.threshold is not None and self.event is None:
+            raise ValueError("'threshold' counts events: use it with 'event'")
+        if self.threshold is not None and (self.ref is not None or self.reentry == "once"):
+            raise ValueError("'threshold' starts once per period already: leave out 'ref' and 'reentry'")
+        if self.reentry == "once" and self.ref is not None:
+            raise ValueError("'reentry: once' starts the journey once per contact: leave out 'ref'")
+        if self.segment is not None:
+            from relance.segments import SegmentError, resolve  # imported late: segments read scenarios
+
+            try:
+                resolve(self.segment)
+            except SegmentError as error:
+                raise ValueError(f"segment: {error}") from None
+        return self
+
+    @property
+    def event_type(self) -> str:
+        return self.event if self.event is not None else STATUS_EVENT
 
 
 class Journey(BaseModel):
@@ -155,7 +221,7 @@ class Journey(BaseModel):
         return self
 
     def event_types(self) -> set[str]:
-        types = {self.trigger.event, *self.exit_on}
+        types = {self.trigger.event_type, *self.exit_on}
         for message in self.messages:
             types.update(message.unless)
         return types

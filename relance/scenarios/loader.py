@@ -417,7 +417,7 @@ class ScenarioSet:
         return next((s for s in self.scenarios if s.scenario == scenario_id), None)
 
     def journeys_for_event(self, event_type: str) -> list[tuple[Scenario, Journey]]:
-        return [(s, j) for s in self.scenarios for j in s.journeys if j.trigger.event == event_type]
+        return [(s, j) for s in self.scenarios for j in s.journeys if j.trigger.event_type == event_type]
 
     def known_event_types(self) -> set[str]:
         return {t for s in self.scenarios for j in s.journeys for t in j.event_types()}

@@ -27,7 +27,7 @@ from relance.models.referral_io import InvitationsAnswer, RefereeIn, ReferralSta
 from relance.referrals.event_types import INVITATION_EVENT
 from relance.scenarios import ScenarioSet
 from relance.starter.client import connect_temporal
-from relance.starter.ingest import IngestError, Ingestor, upsert_contact
+from relance.starter.ingest import IngestError, Ingestor, attribute_changes, upsert_contact
 from relance.starter.registry import scenario_registry
 from relance.workflows.journey import JourneyWorkflow
 
@@ -54,6 +54,7 @@ class Relance:
             scenarios=scenarios or scenario_registry(settings.scenarios_dir),
             task_queue=settings.task_queue,
             delivery_timeout_seconds=settings.delivery_timeout_seconds,
+            default_time_zone=settings.default_time_zone,
         )
         # Imported here: the referral service itself builds on this package's ingestion.
         from relance.referrals.events import ReferralRouter
@@ -85,7 +86,10 @@ class Relance:
         payload = contact if isinstance(contact, ContactIn) else ContactIn.model_validate(contact)
         async with self.ingestor.sessions() as session, session.begin():
             row, created = await upsert_contact(session, payload)
-            return ContactSaved(external_id=row.external_id, created=created)
+            saved = ContactSaved(external_id=row.external_id, created=created)
+            changes = attribute_changes(session)
+        await self.ingestor.status_changes(changes, datetime.now(UTC))
+        return saved
 
     async def invite_referees(
         self,

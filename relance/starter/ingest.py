@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -26,7 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from relance.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
 from relance.models.events import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
-from relance.models.scenario import Journey, Scenario
+from relance.models.scenario import STATUS_EVENT, Journey, Scenario, Threshold
 from relance.models.tables import Contact, Event, JourneyRun
 from relance.referrals.event_types import REFERRAL_EVENTS, ReferralEventError, check
 from relance.scenarios import ScenarioSet
@@ -63,12 +64,17 @@ class _Start:
         result = self.result.model_copy(update={"status": "duplicate"})
         return _Start(result=result, input=self.input, fresh=False, call=call)
 
+    def outside_segment(self) -> _Start:
+        result = self.result.model_copy(update={"status": "not_in_segment"})
+        return _Start(result=result, input=self.input, fresh=False, call=False)
+
 
 @dataclass
 class _Plan:
     accepted: EventAccepted
     starts: list[_Start]
     notify: list[str]
+    changes: list[tuple[str, str, object, object]] = field(default_factory=list)
 
 
 def _trigger(event: Event) -> TriggerEvent:
@@ -103,6 +109,7 @@ class Ingestor:
     delivery_timeout_seconds: float = 30.0
     clock_offset: timedelta = timedelta(0)  # simulations: server time minus event time
     referrals: ReferralRouter | None = None  # the referral program, where it runs
+    default_time_zone: str = "Europe/Paris"  # calendar periods of contacts without a time zone
 
     async def ingest(self, event: EventIn) -> EventAccepted:
         scenarios = self.scenarios()
@@ -135,6 +142,7 @@ class Ingestor:
                     .where(JourneyRun.workflow_id.in_(begun), JourneyRun.status == STARTING)
                     .values(status="running")
                 )
+        await self.status_changes(plan.changes, event.occurred_at, event.id)
         referrals = []
         if self.referrals is not None:  # after the journeys: a failure here leaves them started
             key = event.id or f"e{plan.accepted.event_id}"
@@ -152,6 +160,31 @@ class Ingestor:
             update={"journeys": started, "signalled": signalled, "referrals": referrals}
         )
 
+    async def status_changes(
+        self, changes: list[tuple[str, str, object, object]], occurred_at: datetime, key: str | None = None
+    ) -> list[EventAccepted]:
+        """An attribute that changed value is an event of its own for journeys that wait for it (S-03)."""
+        watched = {
+            j.trigger.status.attribute
+            for _, j in self.scenarios().journeys_for_event(STATUS_EVENT)
+            if j.trigger.status
+        }
+        accepted = []
+        for contact, name, before, after in changes:
+            if name in watched:
+                accepted.append(
+                    await self.ingest(
+                        EventIn(
+                            id=f"{key}:{name}:{after}"[:200] if key else None,
+                            type=STATUS_EVENT,
+                            contact=ContactIn(external_id=contact),
+                            occurred_at=occurred_at,
+                            properties={"attribute": name, "from": before, "to": after},
+                        )
+                    )
+                )
+        return accepted
+
     async def _plan(
         self,
         session: AsyncSession,
@@ -164,6 +197,7 @@ class Ingestor:
             if existing is not None:
                 return await self._plan_retry(session, scenarios, existing)
         contact, created = await upsert_contact(session, event.contact)
+        changes = attribute_changes(session)
         occurred_at = event.occurred_at.astimezone(UTC)
         if event.type == PURCHASE_EVENT:
             record_purchase(contact, occurred_at)
@@ -181,7 +215,15 @@ class Ingestor:
         trigger = _trigger(stored)
         starts: list[_Start] = []
         for scenario, journey, ref in refs:
-            start = self._start_of(scenario, journey, contact, trigger, ref or f"e{stored.id}")
+            entry = await self._entry_ref(session, journey, contact, stored, ref)
+            if entry is None:
+                continue  # not this journey's kind of change, or the threshold is not reached
+            start = self._start_of(scenario, journey, contact, trigger, entry or f"e{stored.id}")
+            if journey.trigger.segment is not None and not await _in_segment(
+                session, journey.trigger.segment, contact, occurred_at
+            ):
+                starts.append(start.duplicate(call=False).outside_segment())
+                continue
             run = await session.get(JourneyRun, start.result.workflow_id)
             if run is None:
                 session.add(
@@ -204,7 +246,43 @@ class Ingestor:
                 starts.append(start.duplicate(call=False))
         notify = await self._running_interested(session, scenarios, contact, event.type)
         accepted = EventAccepted(event_id=stored.id, contact=contact.external_id, contact_created=created)
-        return _Plan(accepted=accepted, starts=starts, notify=notify)
+        return _Plan(accepted=accepted, starts=starts, notify=notify, changes=changes)
+
+    async def _entry_ref(
+        self, session: AsyncSession, journey: Journey, contact: Contact, stored: Event, ref: str | None
+    ) -> str | None:
+        """The journey's ref for this event ('' for the event's own), or None when it does not enter."""
+        trigger = journey.trigger
+        if trigger.status is not None:
+            change = stored.properties or {}
+            wanted = trigger.status
+            if change.get("attribute") != wanted.attribute:
+                return None
+            if wanted.to is not None and _text(change.get("to")) != wanted.to:
+                return None
+            if wanted.from_ is not None and _text(change.get("from")) != wanted.from_:
+                return None
+        if trigger.reentry == "once":
+            return "once"
+        if trigger.threshold is not None:
+            return await self._threshold_ref(session, trigger.threshold, contact, stored)
+        return ref or ""
+
+    async def _threshold_ref(
+        self, session: AsyncSession, threshold: Threshold, contact: Contact, stored: Event
+    ) -> str | None:
+        """``<per>:<period>`` once the contact has ``count`` events of this type in the period."""
+        zone = ZoneInfo(contact.time_zone or self.default_time_zone)
+        start, end, label = calendar_period(stored.occurred_at.astimezone(zone), threshold.per)
+        count = await session.scalar(
+            select(func.count(Event.id)).where(
+                Event.contact_id == contact.id,
+                Event.type == stored.type,
+                Event.occurred_at >= start,
+                Event.occurred_at < end,
+            )
+        )
+        return f"{threshold.per}:{label}" if (count or 0) >= threshold.count else None
 
     async def _plan_retry(self, session: AsyncSession, scenarios: ScenarioSet, existing: Event) -> _Plan:
         """The same event again: stored once; journeys whose start failed are started now."""
@@ -364,6 +442,7 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
             select(Contact).where(Contact.email == data.email).order_by(Contact.id).limit(1)
         )
         if existing is not None:
+            _note_changes(session, existing, values.get("attributes"))
             _apply(existing, values, now)
             return existing, False
         values["external_id"] = f"rc_{uuid.uuid4().hex[:16]}"
@@ -373,6 +452,7 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
     if existing_id is not None:
         contact = await session.get(Contact, existing_id)
         assert contact is not None
+        _note_changes(session, contact, values.get("attributes"))
         _apply(contact, values, now)
         return contact, False
     stmt = (
@@ -386,7 +466,27 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
         return await _upsert_row(session, data)
     contact = await session.get(Contact, new_id)
     assert contact is not None
+    _note_changes(session, contact, values.get("attributes"), new=True)
     return contact, True
+
+
+CHANGES = "attribute_changes"  # session.info key: (contact external id, attribute, old, new)
+
+
+def _note_changes(session: AsyncSession, contact: Contact, attributes: object, new: bool = False) -> None:
+    """Remember which attributes change value, for journeys triggered by a status change (S-03)."""
+    if not isinstance(attributes, dict):
+        return
+    before = {} if new else (contact.attributes or {})
+    noted = session.info.setdefault(CHANGES, [])
+    for name, value in attributes.items():
+        if before.get(name) != value:
+            noted.append((contact.external_id, name, before.get(name), value))
+
+
+def attribute_changes(session: AsyncSession) -> list[tuple[str, str, object, object]]:
+    """The changes noted since the last call (they are taken)."""
+    return session.info.pop(CHANGES, [])
 
 
 def _apply(contact: Contact, values: dict[str, object], now: datetime) -> None:
@@ -400,3 +500,42 @@ def _apply(contact: Contact, values: dict[str, object], now: datetime) -> None:
     if attributes:
         contact.attributes = {**(contact.attributes or {}), **attributes}  # type: ignore[dict-item]
     contact.updated_at = now
+
+
+def calendar_period(local: datetime, per: str) -> tuple[datetime, datetime, str]:
+    """The calendar day, week (from Monday), month or year around ``local``: UTC bounds and a label."""
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
+    if per == "day":
+        start, end, label = day, day + timedelta(days=1), f"{day:%Y-%m-%d}"
+    elif per == "week":
+        start = day - timedelta(days=day.weekday())
+        end, iso = start + timedelta(days=7), start.isocalendar()
+        label = f"{iso.year}-W{iso.week:02d}"
+    elif per == "month":
+        start = day.replace(day=1)
+        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
+        label = f"{start:%Y-%m}"
+    else:
+        start, label = day.replace(month=1, day=1), f"{day:%Y}"
+        end = start.replace(year=start.year + 1)
+    # Wall-clock midnights (their UTC offset may differ across a DST change): rebuild each in its zone.
+    zone = local.tzinfo
+    return (
+        start.replace(tzinfo=zone).astimezone(UTC),
+        end.replace(tzinfo=zone).astimezone(UTC),
+        label,
+    )
+
+
+async def _in_segment(session: AsyncSession, spec: object, contact: Contact, at: datetime) -> bool:
+    from relance.segments import audience  # the segment compiler is loaded only when a journey uses one
+
+    found = await session.scalar(
+        select(Contact.id).where(Contact.id == contact.id, Contact.id.in_(audience(spec, at)))  # type: ignore[arg-type]
+    )
+    return found is not None
+
+
+def _text(value: object) -> str | None:
+    """Attribute values as YAML compares them: 3 and "3" are the same status."""
+    return None if value is None else str(value)

@@ -1,0 +1,157 @@
+"""Journeys started by more than one event: a count in a calendar period, an attribute's change, an
+entry segment, once per contact (S-03), as the club examples use them (M-04, M-06)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from relance.scenarios.cli import scenarios_app
+from relance.starter.ingest import calendar_period
+from tests.conftest import EXAMPLES, api_client, running_stack
+
+CLUB = EXAMPLES / "club" / "scenarios"
+
+
+def visit(contact: str, at: str, n: int) -> dict[str, Any]:
+    return {"id": f"{contact}-visit-{n}", "type": "visit", "occurred_at": at,
+            "contact": {"external_id": contact, "phone": "+33611223344", "time_zone": "Europe/Paris"}}  # fmt: skip
+
+
+def started(answer: httpx.Response, journey: str) -> list[tuple[str, str]]:
+    assert answer.status_code in (200, 202), answer.text
+    return [
+        (j["workflow_id"].rsplit(":", 1)[1], j["status"])
+        for j in answer.json()["journeys"]
+        if j["journey"] == journey
+    ]
+
+
+@pytest.mark.feature("S-03")
+@pytest.mark.feature("M-04")
+async def test_the_tenth_visit_of_a_month_starts_the_milestone_once(
+    time_env: WorkflowEnvironment, database_url: str
+) -> None:
+    async with (
+        running_stack(time_env.client, database_url, scenarios_dir=CLUB) as stack,
+        api_client(stack) as http,
+    ):
+        outcomes = []
+        # Nine visits in November (Paris time), the tenth on the 30th at 23:30 UTC: already
+        # 1 December in Paris, so it counts for December; the tenth November one comes later.
+        for n in range(1, 10):
+            outcomes += started(
+                await http.post("/v1/events", json=visit("zoe", f"2026-11-{n:02d}T18:00:00+01:00", n)),
+                "visits_milestone",
+            )
+        assert outcomes == []
+        december = await http.post("/v1/events", json=visit("zoe", "2026-11-30T23:30:00+00:00", 10))
+        assert started(december, "visits_milestone") == []  # 1 of December
+        tenth = await http.post("/v1/events", json=visit("zoe", "2026-11-30T22:30:00+00:00", 11))
+        assert started(tenth, "visits_milestone") == [("month%3A2026-11", "started")]
+        eleventh = await http.post("/v1/events", json=visit("zoe", "2026-11-29T10:00:00+01:00", 12))
+        assert started(eleventh, "visits_milestone") == [("month%3A2026-11", "duplicate")]  # once a month
+        again = await http.post("/v1/events", json=visit("zoe", "2026-11-30T22:30:00+00:00", 11))  # a retry
+        assert again.json()["duplicate"] is True
+        for n in range(13, 22):
+            last = await http.post("/v1/events", json=visit("zoe", f"2026-12-{n - 10:02d}T18:00:00+01:00", n))
+        assert started(last, "visits_milestone") == [
+            ("month%3A2026-12", "started")
+        ]  # with the 1 December one
+
+
+@pytest.mark.feature("S-03")
+@pytest.mark.feature("M-06")
+async def test_status_changes_start_journeys_and_entry_segment_and_once(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    async with (
+        running_stack(time_env.client, sqlite_url, scenarios_dir=CLUB) as stack,
+        api_client(stack) as http,
+    ):
+        at = (await time_env.get_current_time()).isoformat()
+
+        async def contact(attributes: dict[str, str]) -> None:
+            body = {"external_id": "max", "email": "max@example.com", "attributes": attributes}
+            assert (await http.post("/v1/contacts", json=body)).status_code == 200
+
+        async def runs() -> list[tuple[str, str]]:
+            async with stack.sessions() as session:
+                from sqlalchemy import select
+
+                from relance.models.tables import JourneyRun
+
+                rows = await session.scalars(select(JourneyRun).order_by(JourneyRun.started_at))
+                return [(r.journey, r.status) for r in rows]
+
+        await contact({"status": "client", "club": "Lyon"})
+        assert await runs() == []  # client from nothing: neither journey's change
+        await contact({"status": "former_client"})
+        assert await runs() == [("former_client", "running")]
+        await contact({"status": "former_client"})  # the same value again: no change
+        assert len(await runs()) == 1
+        # Back as a client, through an event's contact: welcomed (Lyon is in the entry segment).
+        event = {"type": "visit", "occurred_at": at,
+                 "contact": {"external_id": "max", "attributes": {"status": "client"}}}  # fmt: skip
+        assert (await http.post("/v1/events", json=event)).status_code == 202
+        assert [j for j, _ in await runs()] == ["former_client", "welcome_back"]
+        await contact({"status": "former_client"})
+        await contact({"status": "client"})  # welcomed once, ever
+        assert [j for j, _ in await runs()] == ["former_client", "welcome_back", "former_client"]
+
+        # Another club's member is not in the entry segment: the change is seen, nobody enters.
+        await http.post(
+            "/v1/contacts",
+            json={"external_id": "ida", "attributes": {"status": "former_client", "club": "Paris"}},
+        )
+        body = {
+            "type": "visit",
+            "occurred_at": at,
+            "contact": {"external_id": "ida", "attributes": {"status": "client"}},
+        }
+        answer = await http.post("/v1/events", json=body)
+        assert answer.status_code == 202
+        assert [j for j, _ in await runs()].count("welcome_back") == 1  # Max's only: Ida's club is not in it
+
+
+def test_calendar_periods_follow_the_contacts_wall_clock() -> None:
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    start, end, label = calendar_period(datetime(2026, 10, 25, 12, tzinfo=paris), "month")
+    assert (label, start.isoformat(), end.isoformat()) == (
+        "2026-10", "2026-09-30T22:00:00+00:00", "2026-10-31T23:00:00+00:00"  # the DST change in between
+    )  # fmt: skip
+    start, end, label = calendar_period(datetime(2026, 12, 31, 23, tzinfo=paris), "week")
+    assert (label, end - start) == ("2026-W53", timedelta(days=7))
+    assert calendar_period(datetime(2026, 3, 29, 12, tzinfo=paris), "day")[1] - calendar_period(
+        datetime(2026, 3, 29, 12, tzinfo=paris), "day"
+    )[0] == timedelta(hours=23)  # the spring-forward day is 23 hours long
+
+
+@pytest.mark.feature("S-03")
+@pytest.mark.parametrize(
+    ("trigger", "message"),
+    [
+        ("{event: visit, threshold: {count: 0}}", "count 0: a threshold counts at least 1 event"),
+        ("{status: {attribute: status}, event: visit}", "give either 'event' (an event type) or 'status'"),
+        ("{event: visit, threshold: {count: 3}, ref: club}", "'threshold' starts once per period already"),
+        ("{event: visit, segment: nope_filter}", "segment:"),
+    ],
+)
+def test_bad_triggers_are_explained(tmp_path: Path, trigger: str, message: str) -> None:
+    (tmp_path / "s.yaml").write_text(
+        f"scenario: s\njourneys:\n  - id: j\n    trigger: {trigger}\n"
+        "    messages:\n      - id: m\n        template: club/welcome_back\n        purpose: transactional\n"
+    )
+    result = CliRunner().invoke(
+        scenarios_app, ["validate", str(tmp_path), "--templates", str(EXAMPLES / "templates")]
+    )
+    assert result.exit_code == 1, result.output
+    assert message in result.stdout, result.stdout
