@@ -172,7 +172,7 @@ def test_wrong_shapes_and_unknown_keys_say_what_to_write(tmp_path: Path) -> None
         "4: journeys[0].trigger: trigger needs 'key: value' lines under it, not 'purchase', e.g. trigger: {event: purchase}",
         "5: journeys[0].exit_on[0]: an event type uses lowercase letters, digits, '_' and '.', starting with a letter: write 'unsubscribed'",
         "9: journeys[0].messages[0].delay.days: must be 0 or more (got -1)",
-        "10: journeys[0].messages[0].colour: unknown field 'colour': a message has after, channel, delay, enabled, id, ignore_sms_hours, name, on_pressure, priority, purpose, sender, sms_hours, template, unless",
+        "10: journeys[0].messages[0].colour: unknown field 'colour': a message has after, after_date, at, before_date, channel, delay, enabled, id, ignore_sms_hours, name, on_pressure, priority, purpose, sender, sms_hours, template, unless",
         "13: journeys[1].messages: the list is empty: add at least one message",
         "14: journeys[1].name: YAML reads this unquoted word as true/false: put it in quotes, e.g. 'no'",
     ]
@@ -275,7 +275,10 @@ def test_warnings_do_not_fail_validation(tmp_path: Path) -> None:
 
 @pytest.mark.feature("S-04")
 def test_bad_practice_gets_warnings_that_say_why(tmp_path: Path) -> None:
-    path = write(tmp_path / "scenarios", "s.yaml", f"""\
+    path = write(
+        tmp_path / "scenarios",
+        "s.yaml",
+        f"""\
 scenario: shop
 journeys:
   - id: too_soon
@@ -307,7 +310,8 @@ journeys:
         template: {INVITE}
         delay: 7 days
         purpose: transactional
-""")
+""",
+    )
     result = validate(tmp_path / "scenarios")
     assert result.exit_code == 0, result.output  # advice, not errors: the scenario still runs
     assert result.stdout.splitlines() == [

@@ -3,9 +3,10 @@ entry segment, once per contact (S-03), as the club examples use them (M-04, M-0
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -121,8 +122,6 @@ async def test_status_changes_start_journeys_and_entry_segment_and_once(
 
 
 def test_calendar_periods_follow_the_contacts_wall_clock() -> None:
-    from zoneinfo import ZoneInfo
-
     paris = ZoneInfo("Europe/Paris")
     start, end, label = calendar_period(datetime(2026, 10, 25, 12, tzinfo=paris), "month")
     assert (label, start.isoformat(), end.isoformat()) == (
@@ -155,3 +154,92 @@ def test_bad_triggers_are_explained(tmp_path: Path, trigger: str, message: str) 
     )
     assert result.exit_code == 1, result.output
     assert message in result.stdout, result.stdout
+
+
+def booking(contact: str, booking_id: str, at: datetime, starts_at: object) -> dict[str, Any]:
+    properties = {"booking_id": booking_id, "activity": "yoga"}
+    if starts_at is not None:
+        properties["starts_at"] = starts_at
+    return {"type": "booking", "occurred_at": at.isoformat(), "properties": properties,
+            "contact": {"external_id": contact, "email": f"{contact}@example.com", "phone": "+33611223344",
+                        "time_zone": "Europe/Paris"}}  # fmt: skip
+
+
+@pytest.mark.feature("S-03")
+@pytest.mark.feature("M-05")
+async def test_booking_reminders_the_evening_before_and_on_the_hour(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from relance.models.tables import Delivery
+    from relance.simulate import time_skipping
+
+    paris = ZoneInfo("Europe/Paris")
+    async with (
+        running_stack(time_env.client, sqlite_url, scenarios_dir=CLUB) as stack,
+        api_client(stack) as http,
+    ):
+        t0 = await time_env.get_current_time()
+        session_day = t0.astimezone(paris).date() + timedelta(days=3)
+        starts = datetime.combine(session_day, time(16, 30), tzinfo=paris)
+        answer = await http.post("/v1/events", json=booking("eva", "B-1", t0, starts.isoformat()))
+        assert answer.status_code == 202, answer.text
+        # Booked for tonight: the evening-before reminder's time has passed already.
+        late = await http.post(
+            "/v1/events", json=booking("eva", "B-2", t0, (t0 + timedelta(hours=3)).isoformat())
+        )
+        handles = [
+            stack.client.get_workflow_handle(j["workflow_id"])
+            for j in (*answer.json()["journeys"], *late.json()["journeys"])
+        ]
+        async with time_skipping(stack.client):
+            for handle in handles:
+                await handle.result()
+        async with stack.sessions() as session:
+            rows = {
+                (d.journey, d.message, d.idempotency_key.split(":")[4]): d
+                for d in await session.scalars(select(Delivery))
+            }
+
+        # A date in a form nobody can read, or none: refused, nothing stored.
+        bad = await http.post("/v1/events", json=booking("eva", "B-3", t0, "next tuesday"))
+        missing = await http.post("/v1/events", json=booking("eva", "B-4", t0, None))
+    first = {m: d for (j, m, ref), d in rows.items() if ref == "B-1"}
+    assert first["day_before"].status == "sent"
+    evening = datetime.combine(session_day - timedelta(days=1), time(18), tzinfo=paris)
+    assert abs(first["day_before"].at - evening) < timedelta(seconds=1)  # the server's clock runs on a little
+    assert first["hour_before"].status == "sent" and first["hour_before"].channel == "sms"
+    assert abs(first["hour_before"].at - datetime.combine(session_day, time(15), tzinfo=paris)) < timedelta(
+        seconds=1
+    )
+    second = {m: d for (j, m, ref), d in rows.items() if ref == "B-2"}
+    assert second["day_before"].status == "skipped" and "before the trigger" in (
+        second["day_before"].reason or ""
+    )
+    assert bad.status_code == 422 and bad.json()["details"] == [
+        {"field": "properties.starts_at",
+         "message": "'next tuesday' is not a date: send ISO 8601, e.g. 2026-11-25T16:30:00+01:00 or 2026-11-25"}
+    ]  # fmt: skip
+    assert missing.status_code == 422
+    assert (
+        missing.json()["details"][0]["message"]
+        == "missing: journey 'booking_reminders' times messages from it"
+    )
+
+
+def test_due_times_follow_the_club_software() -> None:
+    from relance.due_dates import due_times
+    from relance.scenarios import load_scenarios
+
+    journey = next(j for j in load_scenarios(CLUB).get("club").journeys if j.id == "booking_reminders")  # type: ignore[union-attr]
+    paris = ZoneInfo("Europe/Paris")
+    for starts, hour_before in (("16:30", "15:00"), ("16:50", "15:00"), ("17:00", "16:00")):
+        due = due_times(journey, {"starts_at": f"2026-03-29T{starts}:00"}, paris)  # local: no offset given
+        assert due["hour_before"].astimezone(paris).strftime("%H:%M") == hour_before
+        # The evening before is 28 March at 18:00 (+01:00), though the session is after the change to +02:00.
+        assert due["day_before"].isoformat() == "2026-03-28T17:00:00+00:00"
+    assert (
+        due_times(journey, {"starts_at": "2026-11-25"}, paris)["day_before"].isoformat()
+        == "2026-11-24T17:00:00+00:00"
+    )

@@ -99,6 +99,11 @@ class JourneyInput(BaseModel):
         0.0,
         description="simulations only: how far the server's clock runs ahead of the events' time",
     )
+    due_at: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="messages timed from the trigger's date: when each is due (computed at ingestion, "
+        "where time zones may be read)",
+    )
 
 
 class DomainEvent(BaseModel):

@@ -113,6 +113,33 @@ class Message(BaseModel):
     ignore_sms_hours: bool = Field(
         False, description="send at any hour (e.g. e-signature codes the contact is waiting for)"
     )
+    before_date: Delay | None = Field(
+        None, description="sent this long before the trigger's date (a booking, the end of a subscription)"
+    )
+    after_date: Delay | None = Field(None, description="sent this long after the trigger's date")
+    at: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="with whole days before/after the date: the contact's local time that day, e.g. '18:00'",
+    )
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Message:
+        offset = self.before_date or self.after_date
+        if self.before_date is not None and self.after_date is not None:
+            raise ValueError("give 'before_date' or 'after_date', not both")
+        if offset is not None and (self.delay.total or "after" in self.model_fields_set):
+            raise ValueError("a message timed from the date takes no 'delay' or 'after'")
+        if self.at is not None and (offset is None or offset.total % timedelta(days=1)):
+            raise ValueError("'at' needs 'before_date' or 'after_date' in whole days (e.g. '1 day')")
+        return self
+
+    @property
+    def date_offset(self) -> timedelta | None:
+        """Signed offset from the trigger's date, or None for messages timed by ``delay``."""
+        if self.before_date is not None:
+            return -self.before_date.total
+        return self.after_date.total if self.after_date is not None else None
 
 
 STATUS_EVENT = "status_changed"  # what relance records when a contact attribute changes value
@@ -165,6 +192,11 @@ class Trigger(BaseModel):
     reentry: Literal["every_time", "once"] = Field(
         "every_time", description="'once': a contact goes through this journey once, ever"
     )
+    date: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="the event property holding a date messages may be timed from (before_date / after_date)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Trigger:
@@ -172,6 +204,8 @@ class Trigger(BaseModel):
             raise ValueError(
                 "give either 'event' (an event type) or 'status' (an attribute change), not both"
             )
+        if self.date is not None and self.event is None:
+            raise ValueError("'date' names a property of the trigger's event: use it with 'event'")
         if self.threshold is not None and self.event is None:
             raise ValueError("'threshold' counts events: use it with 'event'")
         if self.threshold is not None and (self.ref is not None or self.reentry == "once"):
@@ -212,6 +246,16 @@ class Journey(BaseModel):
                 raise ValueError(f"message id '{message.id}' is used twice in this journey")
             seen.add(message.id)
         return messages
+
+    @model_validator(mode="after")
+    def _dates_need_a_date(self) -> Journey:
+        dated = [m.id for m in self.messages if m.date_offset is not None]
+        if dated and self.trigger.date is None:
+            raise ValueError(
+                f"message '{dated[0]}' is timed from a date: name the event property holding it "
+                "in the trigger, e.g. 'trigger: {event: booking, date: starts_at}'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _first_is_relative_to_trigger(self) -> Journey:

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from relance.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
+from relance.due_dates import DateError, due_times
 from relance.models.events import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.scenario import STATUS_EVENT, Journey, Scenario, Threshold
@@ -316,6 +317,12 @@ class Ingestor:
     ) -> _Start:
         spec = scenario.journey_spec(journey)
         wf_id = workflow_id(scenario.scenario, journey.id, contact.external_id, ref)
+        try:
+            due_at = due_times(
+                journey, trigger.properties, ZoneInfo(contact.time_zone or self.default_time_zone)
+            )
+        except DateError as error:
+            raise IngestError(f"properties.{journey.trigger.date}", str(error)) from None
         return _Start(
             result=JourneyStarted(
                 workflow_id=wf_id, scenario=scenario.scenario, journey=journey.id, status="started"
@@ -326,6 +333,7 @@ class Ingestor:
                 trigger=trigger.model_copy(update={"ref": ref}),
                 delivery_timeout_seconds=self.delivery_timeout_seconds,
                 clock_offset_seconds=self.clock_offset.total_seconds(),
+                due_at=due_at,
             ),
         )
 
@@ -432,7 +440,24 @@ def record_purchase(contact: Contact, at: datetime) -> None:
         contact.last_purchase_at = at
 
 
+ERASED_PREFIX = "erased:"  # the tombstone of an erased contact's external id (relance.erasure)
+
+
+def _refuse_erased(contact: Contact) -> None:
+    if contact.erased_at is not None:
+        raise IngestError(
+            "contact.external_id",
+            f"contact '{contact.external_id}' was erased (GDPR): it accepts no more events or updates",
+        )
+
+
 async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, bool]:
+    if data.external_id is not None and data.external_id.startswith(ERASED_PREFIX):
+        raise IngestError(
+            "contact.external_id",
+            f"'{data.external_id}' is the tombstone of an erased contact (GDPR): it accepts no more events "
+            f"or updates, and ids starting with '{ERASED_PREFIX}' are reserved",
+        )
     values = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"consents", "last_purchase_at"})
     values.setdefault("attributes", {})
     now = datetime.now(UTC)
@@ -442,6 +467,7 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
             select(Contact).where(Contact.email == data.email).order_by(Contact.id).limit(1)
         )
         if existing is not None:
+            _refuse_erased(existing)
             _note_changes(session, existing, values.get("attributes"))
             _apply(existing, values, now)
             return existing, False
@@ -452,6 +478,7 @@ async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, 
     if existing_id is not None:
         contact = await session.get(Contact, existing_id)
         assert contact is not None
+        _refuse_erased(contact)  # being erased: its id is not yet the tombstone
         _note_changes(session, contact, values.get("attributes"))
         _apply(contact, values, now)
         return contact, False

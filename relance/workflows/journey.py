@@ -98,7 +98,11 @@ class JourneyWorkflow:
         steps = input.spec.steps
         for index, step in enumerate(steps):
             anchor = input.trigger.occurred_at if step.after is Anchor.TRIGGER else previous_at
-            due = anchor + timedelta(seconds=step.delay_seconds)
+            due = input.due_at.get(step.id) or anchor + timedelta(seconds=step.delay_seconds)
+            if step.id in input.due_at and due < input.trigger.occurred_at:
+                # Timed from a date that was too close (a booking for tonight, a reminder a day before).
+                self._done += await self._skip([step], f"due {due.isoformat()}, before the trigger")
+                continue
             self._enter(step, due)
             if not await self._wait_until(due):
                 await self._skip_rest(steps[index:])
