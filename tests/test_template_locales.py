@@ -30,6 +30,7 @@ PROPERTIES = {
     "key": "r-1",
     "gift": "Tote bag",
     "cost": 120,
+    "units_left": 2,
 }
 
 

@@ -243,3 +243,43 @@ def test_due_times_follow_the_club_software() -> None:
         due_times(journey, {"starts_at": "2026-11-25"}, paris)["day_before"].isoformat()
         == "2026-11-24T17:00:00+00:00"
     )
+
+
+@pytest.mark.feature("S-03")
+@pytest.mark.feature("M-02")
+async def test_a_pack_running_out_and_a_cancelled_booking(
+    time_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    from relance.simulate import time_skipping
+
+    paris = ZoneInfo("Europe/Paris")
+    async with (
+        running_stack(time_env.client, sqlite_url, scenarios_dir=CLUB) as stack,
+        api_client(stack) as http,
+    ):
+        t0 = await time_env.get_current_time()
+
+        async def used(pack: str, left: int) -> list[tuple[str, str]]:
+            body = {"type": "pack_used", "occurred_at": t0.isoformat(), "contact": {"external_id": "eva"},
+                    "properties": {"pack_id": pack, "units_left": left}}  # fmt: skip
+            return started(await http.post("/v1/events", json=body), "pack_running_out")
+
+        assert await used("P-1", 5) == [] and await used("P-1", 3) == []
+        assert await used("P-1", 2) == [("P-1", "started")]
+        assert await used("P-1", 1) == [("P-1", "duplicate")]  # once per pack
+        assert await used("P-2", 0) == [("P-2", "started")]
+
+        # Two bookings; the first is cancelled: only its reminders stop.
+        day = t0.astimezone(paris).date() + timedelta(days=3)
+        ids = []
+        for booking_id, hour in (("B-1", 10), ("B-2", 17)):
+            starts = datetime.combine(day, time(hour), tzinfo=paris).isoformat()
+            answer = await http.post("/v1/events", json=booking("eva", booking_id, t0, starts))
+            ids += [j["workflow_id"] for j in answer.json()["journeys"]]
+        cancel = {"type": "booking_cancelled", "occurred_at": t0.isoformat(), "contact": {"external_id": "eva"},
+                  "properties": {"booking_id": "B-1"}}  # fmt: skip
+        assert (await http.post("/v1/events", json=cancel)).json()["signalled"] == [ids[0]]
+        async with time_skipping(stack.client):
+            first, second = [await stack.client.get_workflow_handle(i).result() for i in ids]
+    assert [o["status"] for o in first["steps_done"]] == ["skipped", "skipped"]
+    assert [o["status"] for o in second["steps_done"]] == ["sent", "sent"]

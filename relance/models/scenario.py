@@ -142,6 +142,7 @@ class Message(BaseModel):
         return self.after_date.total if self.after_date is not None else None
 
 
+COMPARISONS = ("eq", "in", "lt", "lte", "gt", "gte")  # what a trigger's 'where' may ask of a property
 STATUS_EVENT = "status_changed"  # what relance records when a contact attribute changes value
 
 
@@ -192,6 +193,10 @@ class Trigger(BaseModel):
     reentry: Literal["every_time", "once"] = Field(
         "every_time", description="'once': a contact goes through this journey once, ever"
     )
+    where: dict[str, Any] | None = Field(
+        None,
+        description="conditions on the event's properties, e.g. {units_left: {lte: 2}} or {plan: annual}",
+    )
     date: str | None = Field(
         None,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
@@ -204,6 +209,11 @@ class Trigger(BaseModel):
             raise ValueError(
                 "give either 'event' (an event type) or 'status' (an attribute change), not both"
             )
+        for name, condition in (self.where or {}).items():
+            if isinstance(condition, dict) and (not condition or set(condition) - set(COMPARISONS)):
+                raise ValueError(
+                    f"where.{name}: compare with {', '.join(COMPARISONS)} (e.g. {{lte: 2}}) or give the value"
+                )
         if self.date is not None and self.event is None:
             raise ValueError("'date' names a property of the trigger's event: use it with 'event'")
         if self.threshold is not None and self.event is None:
@@ -224,6 +234,35 @@ class Trigger(BaseModel):
     @property
     def event_type(self) -> str:
         return self.event if self.event is not None else STATUS_EVENT
+
+    def admits(self, properties: dict[str, Any]) -> bool:
+        """Whether the event's properties meet every 'where' condition."""
+        return all(_meets(properties.get(name), c) for name, c in (self.where or {}).items())
+
+
+def _meets(value: object, condition: object) -> bool:
+    if not isinstance(condition, dict):
+        return value == condition
+    for op, wanted in condition.items():
+        if op == "eq" and value != wanted:
+            return False
+        if op == "in" and value not in (wanted if isinstance(wanted, list) else [wanted]):
+            return False
+        if op in ("lt", "lte", "gt", "gte"):
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not isinstance(wanted, int | float)
+            ):
+                return False  # a missing or non-numeric property never passes a comparison
+            if not {
+                "lt": value < wanted,
+                "lte": value <= wanted,
+                "gt": value > wanted,
+                "gte": value >= wanted,
+            }[op]:
+                return False
+    return True
 
 
 class Journey(BaseModel):

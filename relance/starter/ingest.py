@@ -245,7 +245,7 @@ class Ingestor:
                 starts.append(start.duplicate())
             else:
                 starts.append(start.duplicate(call=False))
-        notify = await self._running_interested(session, scenarios, contact, event.type)
+        notify = await self._running_interested(session, scenarios, contact, event)
         accepted = EventAccepted(event_id=stored.id, contact=contact.external_id, contact_created=created)
         return _Plan(accepted=accepted, starts=starts, notify=notify, changes=changes)
 
@@ -254,6 +254,8 @@ class Ingestor:
     ) -> str | None:
         """The journey's ref for this event ('' for the event's own), or None when it does not enter."""
         trigger = journey.trigger
+        if not trigger.admits(stored.properties or {}):
+            return None
         if trigger.status is not None:
             change = stored.properties or {}
             wanted = trigger.status
@@ -379,25 +381,35 @@ class Ingestor:
 
     @staticmethod
     async def _running_interested(
-        session: AsyncSession, scenarios: ScenarioSet, contact: Contact, event_type: str
+        session: AsyncSession, scenarios: ScenarioSet, contact: Contact, event: EventIn
     ) -> list[str]:
-        """Running journeys of this contact that listen to this event (exit_on or unless)."""
-        interested = [
-            (s.scenario, j.id)
+        """Running journeys of this contact that listen to this event (exit_on or unless).
+
+        A journey keyed by a property (``trigger.ref: booking_id``) hears only the events that
+        carry its own value, when they carry one: cancelling one booking leaves the others."""
+        refs = {
+            (s.scenario, j.id): j.trigger.ref
             for s in scenarios
             for j in s.journeys
-            if event_type in j.exit_on or any(event_type in m.unless for m in j.messages)
-        ]
-        if not interested:
+            if event.type in j.exit_on or any(event.type in m.unless for m in j.messages)
+        }
+        if not refs:
             return []
-        runs = await session.scalars(
-            select(JourneyRun.workflow_id).where(
+        runs = await session.execute(
+            select(JourneyRun.workflow_id, JourneyRun.scenario, JourneyRun.journey).where(
                 JourneyRun.contact_id == contact.id,
                 JourneyRun.status == "running",
-                tuple_(JourneyRun.scenario, JourneyRun.journey).in_(interested),
+                tuple_(JourneyRun.scenario, JourneyRun.journey).in_(list(refs)),
             )
         )
-        return list(runs)
+        heard = []
+        for wf_id, scenario, journey in runs.all():
+            name = refs[(scenario, journey)]
+            if name is not None and event.properties.get(name) not in (None, ""):
+                if str(event.properties[name]) != ref_of(wf_id):
+                    continue
+            heard.append(wf_id)
+        return heard
 
 
 def _ref(event: EventIn, journey: Journey) -> str | None:
