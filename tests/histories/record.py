@@ -229,6 +229,35 @@ async def record_referral_program() -> None:
                     save(await handle.fetch_history(), name)
 
 
+async def record_booking() -> None:
+    """Booking reminders timed from the session's date: the evening before at 18:00, then on the hour."""
+    from datetime import datetime, time
+
+    from tests.conftest import EXAMPLES
+
+    paris = ZoneInfo("Europe/Paris")
+    async with time_skipping_environment() as env:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'r.db'}"
+            upgrade(url)
+            async with running_stack(env.client, url, scenarios_dir=EXAMPLES / "club" / "scenarios") as stack:
+                t0 = await env.get_current_time()
+                starts = datetime.combine(
+                    t0.astimezone(paris).date() + timedelta(days=3), time(16, 30), paris
+                )
+                accepted = await stack.relance.send_event(
+                    {"type": "booking", "occurred_at": t0.isoformat(),
+                     "contact": {"external_id": "h-9", "email": "h9@example.com", "phone": "+33611223344",
+                                 "time_zone": "Europe/Paris"},
+                     "properties": {"booking_id": "H-9", "starts_at": starts.isoformat(), "activity": "yoga"}}
+                )  # fmt: skip
+                handle = env.client.get_workflow_handle(accepted.journeys[0].workflow_id)
+                async with time_skipping(env.client):
+                    state = await handle.result()
+                assert [o["status"] for o in state["steps_done"]] == ["sent", "sent"], state
+                save(await handle.fetch_history(), "journey_booking_reminders_dated.json")
+
+
 def save(history: WorkflowHistory, name: str) -> None:
     target = HERE / name
     target.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
@@ -236,7 +265,14 @@ def save(history: WorkflowHistory, name: str) -> None:
 
 
 if __name__ == "__main__":
-    which = sys.argv[1:] or ["referral", "deferral", "soft_bounce", "broadcast", "referral_program"]
+    which = sys.argv[1:] or [
+        "referral",
+        "deferral",
+        "soft_bounce",
+        "broadcast",
+        "referral_program",
+        "booking",
+    ]
     if "referral" in which:
         asyncio.run(record())
     if "deferral" in which:
@@ -247,3 +283,5 @@ if __name__ == "__main__":
         asyncio.run(record_broadcast())
     if "referral_program" in which:
         asyncio.run(record_referral_program())
+    if "booking" in which:
+        asyncio.run(record_booking())
