@@ -1,0 +1,59 @@
+"""``GET /v1/reports/messages``: per message and month, the figures of ``relance reports messages``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from relance.reports.messages import MessageMonth, message_report
+from relance.reports.months import MONTH_PATTERN, PeriodError, period
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+class MessagesReport(BaseModel):
+    since: str = Field(description="first month, YYYY-MM (UTC)")
+    until: str = Field(description="last month, YYYY-MM (UTC), included")
+    scenario: str | None
+    window_days: int = Field(description="attribution window, in days after a send")
+    rows: list[MessageMonth]
+
+
+@router.get("/messages", response_model=MessagesReport)
+async def messages(
+    request: Request,
+    since: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: 11 months before until")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: this month")
+    ] = None,
+    scenario: Annotated[str | None, Query(max_length=64, description="only this scenario's messages")] = None,
+    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7,
+) -> MessagesReport | JSONResponse:
+    """Sent, delivered, open / click / unsubscribe rates, attributed revenue and RPM (docs/reports.md)."""
+    try:
+        chosen = period(since, until)
+    except PeriodError as error:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "the report period is not valid",
+                "details": [{"field": error.field, "message": error.message}],
+            },
+        )
+    async with request.app.state.relance.ingestor.sessions() as session:
+        rows = await message_report(
+            session,
+            since=chosen.start,
+            until=chosen.end,
+            scenario=scenario,
+            window=timedelta(days=window_days),
+        )
+    return MessagesReport(
+        since=chosen.since, until=chosen.until, scenario=scenario, window_days=window_days, rows=rows
+    )

@@ -1,0 +1,124 @@
+"""``relance reports``: per-message figures by month, as a table, JSON lines or an HTML page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from relance.reports.months import PeriodError, period
+
+if TYPE_CHECKING:
+    from relance.reports.messages import MessageMonth
+
+reports_app = typer.Typer(help="Reports: what the messages did, month by month.", no_args_is_help=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@reports_app.callback()
+def _group() -> None:
+    """Reports: what the messages did, month by month."""  # a group even with a single command
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _table(rows: list[MessageMonth], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("month", "scenario", "journey", "message", "channel"):
+        table.add_column(name)
+    for name in ("sent", "delivered", "open", "click", "unsub.", "purchases", "revenue", "RPM"):
+        table.add_column(name, justify="right")
+    for r in rows:
+        table.add_row(
+            r.month,
+            r.scenario,
+            r.journey,
+            r.message,
+            r.channel,
+            f"{r.sent:,}",
+            f"{r.delivered:,}",
+            _percent(r.open_rate),
+            _percent(r.click_rate),
+            _percent(r.unsubscribe_rate),
+            f"{r.purchases:,}",
+            f"{r.revenue:,.2f}",
+            f"{r.rpm:,.2f}",
+        )
+    Console().print(table)
+
+
+@reports_app.command("messages")
+def messages(
+    since: Annotated[
+        str | None, typer.Option(help="First month, YYYY-MM (UTC); default: 11 months before --until.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Last month, YYYY-MM (UTC); default: this month.")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Only the messages of this scenario.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line and row.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page with charts.")
+    ] = None,
+    window_days: Annotated[
+        int, typer.Option(min=0, max=365, help="Attribution window: a purchase up to N days after a send.")
+    ] = 7,
+) -> None:
+    """Per message and month: sent, delivered, open / click / unsubscribe rates, revenue, RPM."""
+    try:
+        chosen = period(since, until)
+    except PeriodError as error:
+        err.print(f"[red]error[/red]: --{error.field}: {error.message}")
+        raise typer.Exit(2) from None
+
+    from datetime import timedelta
+
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.reports.messages import message_report
+
+    async def main() -> list[MessageMonth]:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await message_report(
+                    session,
+                    since=chosen.start,
+                    until=chosen.end,
+                    scenario=scenario,
+                    window=timedelta(days=window_days),
+                )
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(main())
+    title = f"Messages, {chosen.since} to {chosen.until} (UTC)" + (
+        f", scenario {scenario}" if scenario else ""
+    )
+    if as_json:
+        for row in rows:
+            print(json.dumps(row.model_dump(mode="json")))
+    else:
+        _table(rows, title)
+        if not rows:
+            err.print("no message was sent in that period")
+    if html is not None:
+        from relance.reports.html import render_page
+
+        page = render_page(
+            rows,
+            since=chosen.since,
+            until=chosen.until,
+            scenario=scenario,
+            window_days=window_days,
+            generated_at=datetime.now(UTC),
+        )
+        html.write_text(page, encoding="utf-8")
+        err.print(f"wrote {html}")

@@ -1,0 +1,56 @@
+"""Report periods as whole UTC months, written ``YYYY-MM``; no SQLAlchemy here (CLI start)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+DEFAULT_MONTHS = 12  # when --since is not given: a year up to --until
+
+
+class PeriodError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in UTC: from the first instant of ``since`` to the end of ``until``."""
+
+    since: str
+    until: str
+    start: datetime
+    end: datetime
+
+
+def _index(month: str, field: str) -> int:
+    if not re.fullmatch(MONTH_PATTERN, month):
+        raise PeriodError(field, f"'{month}' is not a month: write it YYYY-MM, e.g. 2026-01")
+    return int(month[:4]) * 12 + int(month[5:]) - 1
+
+
+def _name(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _first_instant(index: int) -> datetime:
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def period(since: str | None, until: str | None, now: datetime | None = None) -> Period:
+    """Both months included; ``until`` defaults to the current month, ``since`` to a year before it."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    last = _index(until, "until") if until else now.year * 12 + now.month - 1
+    first = _index(since, "since") if since else last - DEFAULT_MONTHS + 1
+    if first > last:
+        raise PeriodError("since", f"{_name(first)} is after until ({_name(last)})")
+    return Period(_name(first), _name(last), _first_instant(first), _first_instant(last + 1))
+
+
+def months_between(since: str, until: str) -> list[str]:
+    """Every month of the period, empty ones included (chart axes)."""
+    return [_name(i) for i in range(_index(since, "since"), _index(until, "until") + 1)]
