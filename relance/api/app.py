@@ -24,6 +24,7 @@ from relance.api.opt_in import router as opt_in_pages
 from relance.api.points import router as points_routes
 from relance.api.promo_codes import router as promo_code_routes
 from relance.api.referrals import router as referral_routes
+from relance.api.reports import router as report_routes
 from relance.api.segments import router as segment_routes
 from relance.api.sends import router as send_routes
 from relance.api.tracking import router as tracking_links
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(referral_routes, dependencies=guarded)
     app.include_router(points_routes, dependencies=guarded)
     app.include_router(promo_code_routes, dependencies=guarded)
+    app.include_router(report_routes, dependencies=guarded)
     if settings.payload_keys:
         from relance.api.codec import preflight
         from relance.api.codec import router as codec_routes
