@@ -1,4 +1,4 @@
-"""``relance contacts``: import contacts from CSV (C-01, C-02, C-03)."""
+"""``relance contacts``: import contacts from CSV (C-01, C-02, C-03), erase one (O-06)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from rich.markup import escape
 
 if TYPE_CHECKING:
     from relance.config import Settings
+    from relance.erasure import ErasureReport
     from relance.importer import ImportFileError, ImportOptions, ImportReport, Prepared, Rejection
     from relance.importer.rows import ContactRow
     from relance.starter import Relance
 
-contacts_app = typer.Typer(help="Contacts: import from CSV.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts: import from CSV, erase one (GDPR).", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
 out = Console(soft_wrap=True)
 SHOWN_REJECTIONS = 50
@@ -272,3 +273,46 @@ def _preview_json(row: ContactRow | Rejection) -> dict[str, object]:
         "consents": {f"{c}_{p}": v for (c, p), v in row.consents.items()},
         "attributes": row.attributes,
     }
+
+
+@contacts_app.command("erase")
+def erase(
+    external_id: Annotated[str, typer.Argument(help="The contact's external id.")],
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (a request number…); shown in the ledger.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+) -> None:
+    """Erase a contact (GDPR): cancel their journeys, purge their personal data, keep anonymous counts."""
+    if not yes and not typer.confirm(
+        f"Erase contact '{external_id}'? Their journeys stop and their personal data is purged for good"
+    ):
+        err.print("nothing was erased")
+        raise typer.Exit(1)
+    from relance.erasure import UnknownContact
+
+    async def main() -> ErasureReport:
+        from relance.starter import Relance
+
+        async with Relance.from_settings() as relance:
+            return await relance.erase_contact(external_id, reason)
+
+    try:
+        report = asyncio.run(main())
+    except UnknownContact as error:
+        err.print(f"[red]error[/red]: {escape(error.message)}", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
+        return
+    out.print(report.message, markup=False, highlight=False)
+    if report.status == "erased":
+        out.print(
+            f"journeys cancelled: {report.journeys_cancelled}, other workflows stopped: "
+            f"{report.workflows_stopped} ({report.workflows_terminated} terminated)",
+            markup=False,
+            highlight=False,
+        )
+        for table, count in sorted(report.rows.items()):
+            out.print(f"  {table}: {count} row(s) purged", markup=False, highlight=False)

@@ -54,6 +54,9 @@ class Contact(Base):
     )
     last_purchase_at: Mapped[datetime | None] = mapped_column(doc="for the 3-year rule")
     unsubscribed_at: Mapped[datetime | None] = mapped_column(doc="asked for no more marketing")
+    erased_at: Mapped[datetime | None] = mapped_column(
+        doc="personal data purged (GDPR erasure, see relance.erasure): no more events or updates"
+    )
     created_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.current_timestamp())
 

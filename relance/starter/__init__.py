@@ -32,6 +32,7 @@ from relance.starter.registry import scenario_registry
 from relance.workflows.journey import JourneyWorkflow
 
 if TYPE_CHECKING:
+    from relance.erasure import ErasureReport
     from relance.referrals.service import Referrals
 
 __all__ = ["EventAccepted", "IngestError", "Relance", "ValidationError"]
@@ -126,6 +127,14 @@ class Relance:
     async def reject_referral(self, referral_id: str, reason: str) -> ReferralState:
         """An operator's rejection, until the referral is validated; the sponsor is told."""
         return await self.referrals.reject(referral_id, reason)
+
+    async def erase_contact(self, external_id: str, reason: str | None = None) -> ErasureReport:
+        """GDPR erasure: stop the contact's journeys and workflows, purge their personal data, keep
+        anonymous counts (see relance.erasure). Raises UnknownContact; a second call is a no-op."""
+        from relance.erasure import erase_contact  # it builds on this package's ingestion
+
+        secret = self.settings.resolved_secret_key()
+        return await erase_contact(self.client, self.ingestor.sessions, secret, external_id, reason)
 
     async def cancel_journey(self, workflow_id: str, reason: str) -> None:
         handle = self.client.get_workflow_handle(workflow_id)
