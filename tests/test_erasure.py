@@ -8,19 +8,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import JSON, String, Text, cast, func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from relance.api.app import create_app
-from relance.api.erasure import router as erasure_routes
 from relance.models import (  # noqa: F401 (their tables join the metadata scanned below)
     broadcast_tables,
     giftcard_tables,
@@ -32,7 +27,7 @@ from relance.models.tables import Base, Contact, Delivery, JourneyRun
 from relance.points import EarnIn, earn
 from relance.simulate import time_skipping
 from relance.workflows.journey import JourneyWorkflow
-from tests.conftest import Stack, purchase, running_stack
+from tests.conftest import Stack, api_client, purchase, running_stack
 
 DAY = timedelta(days=1)
 SECRET = "erasure-test-secret"
@@ -44,17 +39,6 @@ JANE = {
     "locale": "fr",
     "time_zone": "Europe/Paris",
 }
-
-
-@asynccontextmanager
-async def http_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The stack's API with the erasure route (included here until the app includes it itself)."""
-    app = create_app(stack.settings, stack.relance)
-    wired = any(getattr(r, "path", "") == "/v1/contacts/{external_id:path}" for r in app.routes)
-    if not wired:
-        app.include_router(erasure_routes)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
-        yield client
 
 
 async def deliveries_by_status(stack: Stack) -> Counter[tuple[str, str, str]]:
@@ -91,7 +75,7 @@ async def test_erasure_stops_journeys_purges_personal_data_and_keeps_counts(
 ) -> None:
     async with (
         running_stack(time_env.client, database_url, secret_key=SECRET, referral_thank_you="24h") as stack,
-        http_api(stack) as http,
+        api_client(stack) as http,
     ):
         t0 = await time_env.get_current_time()
         accepted = await stack.relance.send_event(purchase(t0, order="J-1", contact="jane-42", **JANE))
