@@ -168,7 +168,10 @@ async def test_two_workers_same_contact_same_second_send_one_message(
                 for _ in range(150):
                     async with stack.sessions() as session:
                         rows = list(await session.scalars(select(Delivery)))
-                    if len(rows) == 2 * len(contacts):
+                    settled = all(
+                        r.status not in ("queued", "sending") for r in rows
+                    )  # claimed, not yet sent
+                    if len(rows) == 2 * len(contacts) and settled:
                         break
                     await asyncio.sleep(0.2)
         finally:
