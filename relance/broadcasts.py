@@ -94,6 +94,7 @@ class Broadcasts:
                 send_at=send_at,
                 batch_size=self.settings.broadcast_batch_size,
                 rate_per_second=self.settings.broadcast_rate_per_second,
+                batches_per_run=self.settings.broadcast_batches_per_run,
             ),
             id=workflow_id(broadcast_id),
             task_queue=self.settings.task_queue,

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     )
     broadcast_batch_size: int = Field(500, ge=1, description="recipients per batch activity")
     broadcast_rate_per_second: float = Field(50, gt=0, description="the provider's sending rate")
+    broadcast_batches_per_run: int = Field(
+        1000, ge=1, description="batches before a bulk send continues as new (keeps its history short)"
+    )
     gift_card_validity_months: int = Field(12, ge=1, description="how long an e-gift card can be spent")
     gift_card_warning_days: int = Field(7, ge=0, description="expiry warning this many days before the end")
     referral_validation_days: int = Field(

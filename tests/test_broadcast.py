@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import select, update
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.base import OutgoingMessage, SendResult, TransientSendError
@@ -329,3 +330,44 @@ async def test_a_send_to_a_segment_or_a_default_filter(
                 "/v1/sends", json={"name": "X", "template": "news/spring", "audience": bad}
             )
             assert refused.status_code == 422 and refused.json()["details"][0]["field"] == field, refused.text
+
+
+@pytest.mark.feature("J-09")
+async def test_a_long_send_continues_as_new_and_keeps_each_history_short(
+    time_env: WorkflowEnvironment, sqlite_url: str, spring: Path
+) -> None:
+    async with running_stack(
+        time_env.client, sqlite_url, templates_dir=spring, broadcast_batch_size=3, broadcast_batches_per_run=2,
+        broadcast_rate_per_second=1000, broadcast_safety_delay_seconds=0, pressure_max_per_day=0,
+    ) as stack, api_client(stack) as http:  # fmt: skip
+        people = [f"q{n:02d}" for n in range(14)]  # 5 batches of 3: two runs of 2 batches, then one
+        for who in people:
+            await http.post("/v1/contacts", json={"external_id": who, "email": f"{who}@example.com",
+                                                  "consents": {"email": {"marketing": True}}})  # fmt: skip
+        await http.post("/v1/lists", json={"name": "Long", "contacts": people})
+        answer = await http.post("/v1/sends", json={"name": "Long", "audience": {"list": "Long"},
+                                                    "template": "news/spring"})  # fmt: skip
+        done = await finish(stack, answer.json()["broadcast_id"])  # the handle follows the new runs
+        wf_id = f"broadcast:{answer.json()['broadcast_id']}"
+        # Walk the chain of runs back from the last one.
+        run_id: str | None = (await stack.client.get_workflow_handle(wf_id).describe()).run_id
+        histories = []
+        while run_id:
+            history = await stack.client.get_workflow_handle(wf_id, run_id=run_id).fetch_history()
+            histories.insert(0, history)
+            run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+    assert done.report is not None and (done.report.sent, done.report.processed) == (14, 14)
+    assert done.recipients == 14 and done.status == "completed"
+    assert sorted(m.to for m in stack.channel.messages) == sorted(f"{p}@example.com" for p in people)
+    batches = [
+        sum(
+            1
+            for e in h.events
+            if e.activity_task_scheduled_event_attributes.activity_type.name == "send_batch"
+        )
+        for h in histories
+    ]
+    assert batches == [2, 2, 1]  # each run's history holds at most two batches
+    ended = [h.events[-1].event_type for h in histories]
+    assert ended[:2] == [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW] * 2
+    assert ended[2] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED

@@ -51,11 +51,24 @@ class BroadcastIn(BaseModel):
     )
 
 
+class Resume(BaseModel):
+    """Where a send that continued as new takes up again (its history stays short, J-09)."""
+
+    recipients: int | None
+    processed: int
+    after_seq: int
+    deferred: bool
+
+
 class BroadcastInput(BaseModel):
     broadcast_id: str
     send_at: datetime
     batch_size: int = 500
     rate_per_second: float = 50.0
+    batches_per_run: int = Field(
+        1000, ge=1, description="batches before the workflow continues as new with a fresh history"
+    )
+    resume: Resume | None = None
 
 
 class Reschedule(BaseModel):

@@ -23,8 +23,10 @@ with workflow.unsafe.imports_passed_through():
         BroadcastReport,
         BroadcastState,
         Reschedule,
+        Resume,
     )
 
+CONTINUE_AS_NEW = "broadcast-continue-as-new"  # workflow.patched id: runs started before it never continue
 BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 BOOKKEEPING = timedelta(minutes=5)
 
@@ -81,15 +83,20 @@ class BroadcastWorkflow:
 
     @workflow.run
     async def run(self, input: BroadcastInput) -> BroadcastState:
-        await self._wait_for_send_time()
-        if self._status == "cancelled":
-            await self._record_status("cancelled")
-            return self.state()
-        self._status = "sending"
-        self._recipients = await workflow.execute_activity(
-            "snapshot_audience", self._id, result_type=int, start_to_close_timeout=BOOKKEEPING
-        )
-        next_retry = await self._send_all(input, deferred=False)
+        resume = input.resume
+        if resume is None:
+            await self._wait_for_send_time()
+            if self._status == "cancelled":
+                await self._record_status("cancelled")
+                return self.state()
+            self._status = "sending"
+            self._recipients = await workflow.execute_activity(
+                "snapshot_audience", self._id, result_type=int, start_to_close_timeout=BOOKKEEPING
+            )
+            next_retry = await self._send_all(input, deferred=False)
+        else:  # a continued run: the snapshot is taken, the batches go on from where they were
+            self._status, self._recipients, self._processed = "sending", resume.recipients, resume.processed
+            next_retry = await self._send_all(input, deferred=resume.deferred, after_seq=resume.after_seq)
         # SMS that met the night wait for the contact's morning, then go in a pass of their own.
         while next_retry is not None:
             await workflow.sleep(max(timedelta(0), next_retry - workflow.now()))
@@ -100,10 +107,21 @@ class BroadcastWorkflow:
         self._status = "completed"
         return self.state()
 
-    async def _send_all(self, input: BroadcastInput, deferred: bool) -> datetime | None:
+    async def _send_all(self, input: BroadcastInput, deferred: bool, after_seq: int = 0) -> datetime | None:
         """Batches in order until the end; returns when deferred recipients may go next."""
-        last_seq = 0
+        last_seq, batches = after_seq, 0
         while True:
+            if self._history_full(batches, input) and workflow.patched(CONTINUE_AS_NEW):
+                # Millions of recipients are thousands of batches: carry on in a fresh history.
+                resume = Resume(
+                    recipients=self._recipients,
+                    processed=self._processed,
+                    after_seq=last_seq,
+                    deferred=deferred,
+                )
+                workflow.continue_as_new(
+                    input.model_copy(update={"resume": resume, "send_at": self._send_at})
+                )
             batch: BatchResult = await workflow.execute_activity(
                 "send_batch",
                 BatchRequest(
@@ -121,9 +139,13 @@ class BroadcastWorkflow:
                 retry_policy=BATCH_RETRY,
             )
             self._processed += batch.processed
-            last_seq = batch.last_seq
+            last_seq, batches = batch.last_seq, batches + 1
             if batch.done:
                 return batch.next_retry
+
+    @staticmethod
+    def _history_full(batches: int, input: BroadcastInput) -> bool:
+        return batches >= input.batches_per_run or workflow.info().is_continue_as_new_suggested()
 
     async def _wait_for_send_time(self) -> None:
         """Sleep until the send time; a reschedule moves the alarm, a cancel ends the wait."""
