@@ -16,6 +16,8 @@ from typer.core import TyperGroup
 if TYPE_CHECKING:
     from typer._click import Command, Context
 
+    from relance.experiments import ExperimentReport
+
 _DEFERRED: dict[str, str] = {}  # command name -> "module:attribute" of its sub-app
 
 
@@ -262,6 +264,62 @@ def journeys_cancel(
             err.print(f"cancel sent to {workflow_id}")
 
     asyncio.run(main())
+
+
+experiments_app = typer.Typer(help="A/B variants and holdout groups of messages.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
+
+
+@experiments_app.command("show")
+def experiments_show(
+    scenario: str,
+    journey: str,
+    message: str,
+    window_days: Annotated[int, typer.Option(help="A purchase this many days after counts.", min=1)] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Each group of a message's test: contacts, sends, clicks, conversions, lift and p-value."""
+    from datetime import timedelta
+
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.experiments import experiment_report
+
+    async def main() -> ExperimentReport:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await experiment_report(
+                    session, scenario, journey, message, timedelta(days=window_days)
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    if not report.groups:
+        err.print(
+            f"no A/B group recorded for {scenario}/{journey}/{message}: does it have variants or a holdout?"
+        )
+        raise typer.Exit(1)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"{scenario}/{journey}/{message}: control '{report.control}', {window_days}-day window"
+    )
+    for column in ("group", "contacts", "sent", "clicked", "converted", "rate", "lift", "p-value", ""):
+        table.add_column(column, justify="left" if column in ("group", "") else "right")
+    for g in report.groups:
+        table.add_row(
+            g.group, str(g.contacts), str(g.sent), str(g.clicked), str(g.converted),
+            "–" if g.conversion_rate is None else f"{g.conversion_rate:.1%}",
+            "–" if g.lift is None else f"{g.lift:+.1%}",
+            "–" if g.p_value is None else f"{g.p_value:.3f}",
+            "significant" if g.significant else "",
+        )  # fmt: skip
+    Console().print(table)
 
 
 if __name__ == "__main__":

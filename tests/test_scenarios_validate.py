@@ -162,7 +162,7 @@ def test_wrong_shapes_and_unknown_keys_say_what_to_write(tmp_path: Path) -> None
         "      - id: invite\n"
         "        template: referral/post_purchase_invite\n"
         "        delay: {days: -1}\n"
-        "        colour: red\n"
+        "        tint: red\n"
         "  - id: empty\n"
         "    trigger: {event: purchase}\n"
         "    messages: []\n"
@@ -172,7 +172,7 @@ def test_wrong_shapes_and_unknown_keys_say_what_to_write(tmp_path: Path) -> None
         "4: journeys[0].trigger: trigger needs 'key: value' lines under it, not 'purchase', e.g. trigger: {event: purchase}",
         "5: journeys[0].exit_on[0]: an event type uses lowercase letters, digits, '_' and '.', starting with a letter: write 'unsubscribed'",
         "9: journeys[0].messages[0].delay.days: must be 0 or more (got -1)",
-        "10: journeys[0].messages[0].colour: unknown field 'colour': a message has after, after_date, at, before_date, channel, delay, enabled, id, ignore_sms_hours, name, on_pressure, priority, purpose, sender, sms_hours, template, unless",
+        "10: journeys[0].messages[0].tint: unknown field 'tint': a message has after, after_date, at, before_date, channel, delay, enabled, holdout, id, ignore_sms_hours, name, on_pressure, priority, purpose, sender, sms_hours, template, unless, variants",
         "13: journeys[1].messages: the list is empty: add at least one message",
         "14: journeys[1].name: YAML reads this unquoted word as true/false: put it in quotes, e.g. 'no'",
     ]

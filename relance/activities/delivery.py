@@ -34,6 +34,7 @@ from relance.channels import (
     UncertainSendError,
 )
 from relance.consent import granted_consents, ineligibility
+from relance.experiments import HOLDOUT, template_of, variant_of
 from relance.models.journey_io import (
     BounceEnd,
     Channel,
@@ -220,6 +221,9 @@ class DeliveryActivities:
             return "message disabled in the scenario"
         if contact is None:
             return "contact not found (erased or never imported)"
+        variant = variant_of(request.scenario, request.journey, step, request.contact)
+        if variant == HOLDOUT:
+            return "holdout: in the control group of this message's test, gets no message"
         refusal = ineligibility(contact, granted, step.channel, step.purpose, request.at)
         if refusal:
             return refusal
@@ -243,7 +247,8 @@ class DeliveryActivities:
             "sender": {"name": sender_name, "email": sender_email},
         }
         try:
-            rendered = self.templates.render(step.template, step.channel, context, locale=contact.locale)
+            template = template_of(step, variant)
+            rendered = self.templates.render(template, step.channel, context, locale=contact.locale)
         except TemplateError as error:
             return f"template error: {error}"
         html = rendered.html
@@ -478,6 +483,7 @@ def _ledger_values(
         "at": request.at,
         "recipient": message.to if isinstance(message, OutgoingMessage) else None,
         "subject": message.subject if isinstance(message, OutgoingMessage) else None,
+        "variant": variant_of(request.scenario, request.journey, request.step, request.contact),
         "attempts": 1 if sending else 0,
         "created_at": now,
         "updated_at": now,

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
 from relance.api.erasure import router as erasure_routes
+from relance.api.experiments import router as experiment_routes
 from relance.api.giftcards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(promo_code_routes, dependencies=guarded)
     app.include_router(report_routes, dependencies=guarded)
     app.include_router(erasure_routes, dependencies=guarded)
+    app.include_router(experiment_routes, dependencies=guarded)
     if settings.payload_keys:
         from relance.api.codec import preflight
         from relance.api.codec import router as codec_routes

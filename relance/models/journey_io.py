@@ -55,6 +55,12 @@ class DeliveryStatus(StrEnum):
     BOUNCED = "bounced"  # sent, then reported undeliverable by the provider
 
 
+class VariantSpec(BaseModel):
+    id: str
+    template: str
+    weight: int = 1
+
+
 class StepSpec(BaseModel):
     id: str
     channel: Channel
@@ -70,6 +76,10 @@ class StepSpec(BaseModel):
     sms_window: tuple[str, str] | None = Field(
         None, description="local (start, end) hours an SMS may go out; None: any hour"
     )
+    variants: list[VariantSpec] = Field(
+        default_factory=list, description="A/B: 'a' is the message's template"
+    )
+    holdout_percent: int = Field(0, description="share of contacts kept as a control group (no message)")
 
 
 class JourneySpec(BaseModel):

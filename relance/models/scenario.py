@@ -23,6 +23,7 @@ from relance.models.journey_io import (
     Purpose,
     Sender,
     StepSpec,
+    VariantSpec,
 )
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -85,6 +86,14 @@ class SmsHours(BaseModel):
         return self
 
 
+class Variant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier
+    template: str = Field(pattern=r"^[A-Za-z0-9_\-/]+$")
+    weight: int = Field(1, ge=1, le=100, description="its share against the others (the message's own is 1)")
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +122,13 @@ class Message(BaseModel):
     ignore_sms_hours: bool = Field(
         False, description="send at any hour (e.g. e-signature codes the contact is waiting for)"
     )
+    variants: list[Variant] = Field(
+        default_factory=list,
+        description="other versions of the message for an A/B test; 'template' is version 'a' (weight 1)",
+    )
+    holdout: int = Field(
+        0, ge=0, le=50, description="percent of contacts kept as a control group: they get no message"
+    )
     before_date: Delay | None = Field(
         None, description="sent this long before the trigger's date (a booking, the end of a subscription)"
     )
@@ -122,6 +138,18 @@ class Message(BaseModel):
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="with whole days before/after the date: the contact's local time that day, e.g. '18:00'",
     )
+
+    @field_validator("variants")
+    @classmethod
+    def _distinct_variants(cls, variants: list[Variant]) -> list[Variant]:
+        seen = {"a", "holdout"}  # the message's own template, and the control group
+        for variant in variants:
+            if variant.id in seen:
+                raise ValueError(
+                    f"variant id '{variant.id}' is taken: 'a' is the message's template, and ids are unique"
+                )
+            seen.add(variant.id)
+        return variants
 
     @model_validator(mode="after")
     def _one_timing(self) -> Message:
@@ -355,6 +383,13 @@ class Scenario(BaseModel):
                     on_pressure=m.on_pressure,
                     sender=m.sender,
                     enabled=m.enabled,
+                    variants=[
+                        VariantSpec(id="a", template=m.template),
+                        *(VariantSpec(id=v.id, template=v.template, weight=v.weight) for v in m.variants),
+                    ]
+                    if m.variants
+                    else [],
+                    holdout_percent=m.holdout,
                     sms_window=None
                     if m.channel is not Channel.SMS or m.ignore_sms_hours
                     else ((m.sms_hours or self.sms_hours).start, (m.sms_hours or self.sms_hours).end),

@@ -128,6 +128,9 @@ class Delivery(Base):
     at: Mapped[datetime] = mapped_column(doc="journey time of the decision (workflow clock)")
     recipient: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
+    variant: Mapped[str | None] = mapped_column(
+        String(64), doc="A/B group of the contact for this message: a variant id or 'holdout' (A-04)"
+    )
     provider: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(400))
     attempts: Mapped[int] = mapped_column(default=0)

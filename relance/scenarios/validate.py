@@ -52,6 +52,15 @@ def _message_problems(scenarios: ScenarioSet, store: TemplateStore) -> list[Prob
                 loc: Loc = ("journeys", j, "messages", m, "template")
                 line = scenarios.line(scenario.scenario, loc)
                 problems += [Problem(file, line, field_name(loc), str(p), p.severity) for p in checked[key]]
+                for v, variant in enumerate(message.variants):  # an A/B version is sent like the message
+                    vkey = (variant.template, message.channel.value)
+                    if vkey not in checked:
+                        checked[vkey] = store.check(*vkey)
+                    vloc: Loc = ("journeys", j, "messages", m, "variants", v, "template")
+                    vline = scenarios.line(scenario.scenario, vloc)
+                    problems += [
+                        Problem(file, vline, field_name(vloc), str(p), p.severity) for p in checked[vkey]
+                    ]
                 length = _sms_length(store, message, scenario.scenario, journey.id)
                 if length is not None and length.segments > 1:
                     problems.append(
