@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     referral_thank_you: Literal["immediately", "after_invitations", "24h"] = Field(
         "after_invitations", description="when the sponsor is thanked for a batch of invitations"
     )
+    required_criteria: str = Field(
+        "",
+        description="segment criteria every campaign must state to be applied, e.g. 'club' (comma-separated)",
+    )
     payload_keys: str = Field(
         "",
         description="encrypt Temporal payloads: 'id:base64key' pairs, comma-separated, the first encrypts "

@@ -151,6 +151,12 @@ def apply(
         Path | None, typer.Option(help="Templates directory (default: RELANCE_TEMPLATES_DIR).")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Replace without asking.")] = False,
+    confirm_legal: Annotated[
+        bool,
+        typer.Option(
+            help="Confirm new messages of purpose 'legal' (they reach contacts who refused marketing)."
+        ),
+    ] = False,
 ) -> None:
     """Validate SOURCE, show what changes, then replace the target's scenario files in one step.
 
@@ -159,6 +165,7 @@ def apply(
     """
     from relance.config import get_settings
     from relance.scenarios.apply import apply_files
+    from relance.scenarios.campaigns import campaign_problems, new_legal_messages
     from relance.scenarios.diff import RUNNING_JOURNEYS, diff_sets
     from relance.scenarios.loader import collect_scenarios, scenario_files
     from relance.scenarios.validate import validate_directory
@@ -182,11 +189,18 @@ def apply(
         why = _count(errors, "error") if errors else "no scenario file"
         typer.echo(f"{source}: {why}: nothing copied to {target}", err=True)
         raise typer.Exit(1)
+    new, _ = collect_scenarios(source)
+    required = [c.strip() for c in settings.required_criteria.split(",") if c.strip()]
+    unfit = campaign_problems(new, required)
+    for problem in unfit:
+        typer.echo(str(problem))
+    if unfit:
+        typer.echo(f"{source}: {_count(len(unfit), 'error')}: nothing copied to {target}", err=True)
+        raise typer.Exit(1)
     current = scenario_files(target) if target.is_dir() else []
     if [(p.name, p.read_bytes()) for p in current] == [(p.name, p.read_bytes()) for p in files]:
         typer.echo(f"{target} already has these files: nothing to do")
         return
-    new, _ = collect_scenarios(source)
     old, old_problems = collect_scenarios(target) if target.is_dir() else (new.__class__(), [])
     for problem in old_problems:
         typer.echo(f"{problem} (in the current set: replaced by this apply)")
@@ -197,6 +211,18 @@ def apply(
         typer.echo("the scenarios are the same; only the files' text (comments, layout, names) changes")
     else:
         typer.echo(RUNNING_JOURNEYS)
+    legal = new_legal_messages(old, new)
+    if legal and not confirm_legal:
+        question = (
+            f"{', '.join(legal)}: purpose 'legal' sends even to contacts who refused marketing; "
+            "only a legal obligation (contract, payment, terms) may do that"
+        )
+        if not sys.stdin.isatty():
+            typer.echo(f"error: {question}: run again with --confirm-legal", err=True)
+            raise typer.Exit(2)
+        if not typer.confirm(f"{question}. Confirm?", default=False):
+            typer.echo("nothing changed", err=True)
+            raise typer.Exit(1)
     if not yes:
         if not sys.stdin.isatty():
             typer.echo(
