@@ -31,6 +31,11 @@ PROPERTIES = {
     "gift": "Tote bag",
     "cost": 120,
     "units_left": 2,
+    "reset_url": "https://club.example/password/SAMPLE",
+    "contract_url": "https://club.example/contract/SAMPLE",
+    "settle_url": "https://club.example/pay/SAMPLE",
+    "ends_on": "2027-06-30",
+    "until": "2027-01-31",
 }
 
 
