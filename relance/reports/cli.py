@@ -122,3 +122,60 @@ def messages(
         )
         html.write_text(page, encoding="utf-8")
         err.print(f"wrote {html}")
+
+
+@reports_app.command("alerts")
+def alerts(
+    rules: Annotated[Path, typer.Option(help="YAML rules, e.g. examples/reports/alerts.yaml.")],
+    month: Annotated[
+        str | None, typer.Option(help="Month of sends to check, YYYY-MM (UTC); default: last month.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line and alert.")] = False,
+    window_days: Annotated[int, typer.Option(min=0, max=365, help="Attribution window for revenue.")] = 7,
+) -> None:
+    """KPIs below a threshold or below their trailing average; exit 1 when any alert fires (cron)."""
+    from datetime import timedelta
+
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.reports.alerts import evaluate, load_rules
+    from relance.reports.messages import message_report
+    from relance.scenarios.loader import ScenarioError
+
+    try:
+        checked = load_rules(rules)
+    except ScenarioError as error:
+        for problem in error.problems:
+            err.print(str(problem), markup=False)
+        raise typer.Exit(2) from None
+    if month is None:
+        this = datetime.now(UTC)
+        month = f"{this.year - (this.month == 1):04d}-{(this.month - 2) % 12 + 1:02d}"
+    back = max((r.months for r in checked if r.below_trailing is not None), default=0)
+    try:
+        chosen = period(month, month)
+        first = period(None, month).start if back else chosen.start
+    except PeriodError as error:
+        err.print(f"[red]error[/red]: --month: {error.message}")
+        raise typer.Exit(2) from None
+
+    async def main() -> list[MessageMonth]:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await message_report(
+                    session, since=first, until=chosen.end, window=timedelta(days=window_days)
+                )
+        finally:
+            await engine.dispose()
+
+    fired = evaluate(checked, asyncio.run(main()), month)
+    for alert in fired:
+        if as_json:
+            print(json.dumps(alert.model_dump(mode="json")))
+        else:
+            where = f"{alert.scenario}/{alert.journey}/{alert.message} ({alert.channel})"
+            print(f"{alert.month} {where}: {alert.reason}")
+    if not fired:
+        err.print(f"no alert for {month}")
+    raise typer.Exit(1 if fired else 0)
