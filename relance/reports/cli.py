@@ -179,3 +179,73 @@ def alerts(
     if not fired:
         err.print(f"no alert for {month}")
     raise typer.Exit(1 if fired else 0)
+
+
+@reports_app.command("timing")
+def timing(
+    since: Annotated[str | None, typer.Option(help="First month, YYYY-MM (UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last month, YYYY-MM (UTC); default: this month.")] = None,
+    scenario: Annotated[str | None, typer.Option(help="Only the messages of this scenario.")] = None,
+    scenarios: Annotated[
+        Path | None,
+        typer.Option(help="Scenario files giving each message's rank (default: RELANCE_SCENARIOS_DIR)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    window_days: Annotated[int, typer.Option(min=0, max=365, help="Attribution window.")] = 7,
+) -> None:
+    """Conversions by reminder rank and by delay after the message: how long to wait, how many reminders."""
+    from datetime import timedelta
+
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+    from relance.reports.timing import TimingReport, timing_report
+    from relance.scenarios.loader import collect_scenarios
+
+    try:
+        chosen = period(since, until)
+    except PeriodError as error:
+        err.print(f"[red]error[/red]: --{error.field}: {error.message}")
+        raise typer.Exit(2) from None
+    settings = get_settings()
+    loaded, _ = collect_scenarios(scenarios or settings.scenarios_dir)
+    ranks = {
+        (s.scenario, j.id, m.id): n
+        for s in loaded
+        for j in s.journeys
+        for n, m in enumerate(j.messages, start=1)
+    }
+
+    async def main() -> TimingReport:
+        engine = create_engine(settings.resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await timing_report(
+                    session, since=chosen.start, until=chosen.end, ranks=ranks, scenario=scenario,
+                    window=timedelta(days=window_days),
+                )  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    from rich.table import Table
+
+    ranked = Table(title=f"Conversions by reminder rank, {chosen.since} to {chosen.until}")
+    for column in ("scenario/journey", "rank", "message", "sent", "conversions", "rate", "share"):
+        ranked.add_column(
+            column, justify="right" if column in ("rank", "sent", "conversions", "rate", "share") else "left"
+        )
+    for row in report.by_rank:
+        ranked.add_row(
+            f"{row.scenario}/{row.journey}", "–" if row.rank is None else str(row.rank), row.message,
+            str(row.sent), str(row.conversions), _percent(row.conversion_rate), _percent(row.share),
+        )  # fmt: skip
+    Console().print(ranked)
+    delays = Table(title="Conversions by delay after the credited message")
+    for column in ("scenario/journey/message", "delay", "conversions"):
+        delays.add_column(column)
+    for d in report.by_delay:
+        delays.add_row(f"{d.scenario}/{d.journey}/{d.message}", d.bucket, str(d.conversions))
+    Console().print(delays)

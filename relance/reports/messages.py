@@ -56,8 +56,8 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.max(case((condition, 1), else_=0))
 
 
-def _attributed(since: datetime, until: datetime, window: timedelta) -> Subquery:
-    """Per delivery: the purchases credited to it and their amount.
+def credited(since: datetime, until: datetime, window: timedelta) -> Subquery:
+    """Every purchase with the messages that compete for it; ``rank == 1`` is the one credited.
 
     A purchase goes to the contact's last message sent strictly before it, if that message is
     at most ``window`` older; ties on the instant go to the later ledger row, so that each
@@ -91,6 +91,8 @@ def _attributed(since: datetime, until: datetime, window: timedelta) -> Subquery
     ranked = (
         select(
             touches.c.id.label("delivery_id"),
+            touches.c.at.label("sent_at"),
+            purchases.c.occurred_at.label("bought_at"),
             purchases.c.amount,
             func.row_number()
             .over(partition_by=purchases.c.id, order_by=(touches.c.at.desc(), touches.c.id.desc()))
@@ -105,6 +107,12 @@ def _attributed(since: datetime, until: datetime, window: timedelta) -> Subquery
         )
         .subquery("ranked")
     )
+    return ranked
+
+
+def _attributed(since: datetime, until: datetime, window: timedelta) -> Subquery:
+    """Per delivery: the purchases credited to it and their amount (see ``credited``)."""
+    ranked = credited(since, until, window)
     return (
         select(
             ranked.c.delivery_id,
