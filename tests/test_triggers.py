@@ -275,7 +275,9 @@ async def test_a_pack_running_out_and_a_cancelled_booking(
         for booking_id, hour in (("B-1", 10), ("B-2", 17)):
             starts = datetime.combine(day, time(hour), tzinfo=paris).isoformat()
             answer = await http.post("/v1/events", json=booking("eva", booking_id, t0, starts))
-            ids += [j["workflow_id"] for j in answer.json()["journeys"]]
+            ids += [
+                j["workflow_id"] for j in answer.json()["journeys"] if j["journey"] == "booking_reminders"
+            ]
         cancel = {"type": "booking_cancelled", "occurred_at": t0.isoformat(), "contact": {"external_id": "eva"},
                   "properties": {"booking_id": "B-1"}}  # fmt: skip
         assert (await http.post("/v1/events", json=cancel)).json()["signalled"] == [ids[0]]
