@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,8 +28,8 @@ from relance.models.tables import Contact, Delivery, DeliveryEvent, Event
 from relance.reports import message_report
 from relance.reports.cli import reports_app
 from relance.starter import Relance
+from tests import test_unsubscribe_browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 JAN, FEB = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
 MAR = datetime(2026, 3, 1, tzinfo=UTC)
 PARIS_WINTER = timezone(timedelta(hours=1))
@@ -282,21 +280,7 @@ async def test_the_http_report_gives_the_same_rows(reports_http: httpx.AsyncClie
     assert (await reports_http.get("/v1/reports/messages", params={"since": "2026-1"})).status_code == 422
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser() -> AsyncIterator[object]:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    if not shutil.which("chromium"):
-        reason = "Debian's chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    async with playwright_api.async_playwright() as playwright:
-        instance = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        yield instance
-        await instance.close()
+browser = test_unsubscribe_browser.browser  # the Chromium fixture of the unsubscribe page's test
 
 
 @pytest.mark.feature("A-05")

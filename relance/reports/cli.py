@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,7 +15,11 @@ from rich.console import Console
 from relance.reports.months import PeriodError, period
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from relance.reports.messages import MessageMonth
+
+T = TypeVar("T")
 
 reports_app = typer.Typer(help="Reports: what the messages did, month by month.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -23,6 +28,22 @@ err = Console(stderr=True, soft_wrap=True)
 @reports_app.callback()
 def _group() -> None:
     """Reports: what the messages did, month by month."""  # a group even with a single command
+
+
+def _query(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one read against the configured database (engine opened and closed around it)."""
+    from relance.config import get_settings
+    from relance.db import create_engine, session_factory
+
+    async def main() -> T:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
 
 
 def _percent(rate: float | None) -> str:
@@ -80,25 +101,17 @@ def messages(
 
     from datetime import timedelta
 
-    from relance.config import get_settings
-    from relance.db import create_engine, session_factory
     from relance.reports.messages import message_report
 
-    async def main() -> list[MessageMonth]:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session:
-                return await message_report(
-                    session,
-                    since=chosen.start,
-                    until=chosen.end,
-                    scenario=scenario,
-                    window=timedelta(days=window_days),
-                )
-        finally:
-            await engine.dispose()
-
-    rows = asyncio.run(main())
+    rows = _query(
+        lambda session: message_report(
+            session,
+            since=chosen.start,
+            until=chosen.end,
+            scenario=scenario,
+            window=timedelta(days=window_days),
+        )
+    )
     title = f"Messages, {chosen.since} to {chosen.until} (UTC)" + (
         f", scenario {scenario}" if scenario else ""
     )
@@ -136,8 +149,6 @@ def alerts(
     """KPIs below a threshold or below their trailing average; exit 1 when any alert fires (cron)."""
     from datetime import timedelta
 
-    from relance.config import get_settings
-    from relance.db import create_engine, session_factory
     from relance.reports.alerts import evaluate, load_rules
     from relance.reports.messages import message_report
     from relance.scenarios.loader import ScenarioError
@@ -159,17 +170,12 @@ def alerts(
         err.print(f"[red]error[/red]: --month: {error.message}")
         raise typer.Exit(2) from None
 
-    async def main() -> list[MessageMonth]:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session:
-                return await message_report(
-                    session, since=first, until=chosen.end, window=timedelta(days=window_days)
-                )
-        finally:
-            await engine.dispose()
-
-    fired = evaluate(checked, asyncio.run(main()), month)
+    rows = _query(
+        lambda session: message_report(
+            session, since=first, until=chosen.end, window=timedelta(days=window_days)
+        )
+    )
+    fired = evaluate(checked, rows, month)
     for alert in fired:
         if as_json:
             print(json.dumps(alert.model_dump(mode="json")))
@@ -197,8 +203,7 @@ def timing(
     from datetime import timedelta
 
     from relance.config import get_settings
-    from relance.db import create_engine, session_factory
-    from relance.reports.timing import TimingReport, timing_report
+    from relance.reports.timing import timing_report
     from relance.scenarios.loader import collect_scenarios
 
     try:
@@ -215,18 +220,16 @@ def timing(
         for n, m in enumerate(j.messages, start=1)
     }
 
-    async def main() -> TimingReport:
-        engine = create_engine(settings.resolved_database_url())
-        try:
-            async with session_factory(engine)() as session:
-                return await timing_report(
-                    session, since=chosen.start, until=chosen.end, ranks=ranks, scenario=scenario,
-                    window=timedelta(days=window_days),
-                )  # fmt: skip
-        finally:
-            await engine.dispose()
-
-    report = asyncio.run(main())
+    report = _query(
+        lambda session: timing_report(
+            session,
+            since=chosen.start,
+            until=chosen.end,
+            ranks=ranks,
+            scenario=scenario,
+            window=timedelta(days=window_days),
+        )
+    )
     if as_json:
         print(report.model_dump_json(indent=2))
         return
