@@ -1,4 +1,4 @@
-"""``GET /v1/reports/messages``: per message and month, the figures of ``relance reports messages``."""
+"""``GET /v1/reports/...``: the figures of ``relance reports messages``, ``alerts`` and ``timing``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from relance.reports.alerts import Alert, check_month, default_rules_path, load_rules
 from relance.reports.messages import MessageMonth, message_report
-from relance.reports.months import MONTH_PATTERN, PeriodError, period
+from relance.reports.months import MONTH_PATTERN, PeriodError, last_complete_month, period
+from relance.scenarios.loader import ScenarioError
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -57,3 +59,41 @@ async def messages(
     return MessagesReport(
         since=chosen.since, until=chosen.until, scenario=scenario, window_days=window_days, rows=rows
     )
+
+
+class AlertsReport(BaseModel):
+    month: str = Field(description="the month of sends checked, YYYY-MM (UTC)")
+    rules: str = Field(description="the rules file read")
+    window_days: int
+    alerts: list[Alert] = Field(description="empty when no rule fired")
+
+
+@router.get("/alerts", response_model=AlertsReport)
+async def alerts(
+    request: Request,
+    month: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: last month")
+    ] = None,
+    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7,
+) -> AlertsReport | JSONResponse:
+    """The alerts of ``relance reports alerts``, with the server's rules ($RELANCE_ALERT_RULES)."""
+    path = default_rules_path()  # never a path from the request: the server's own file only
+    try:
+        rules = load_rules(path)
+    except ScenarioError as error:
+        return JSONResponse(
+            status_code=500,
+            content={
+                "error": "the alert rules cannot be loaded",
+                "details": [
+                    {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
+                    for p in error.problems
+                ],
+            },
+        )
+    checked = month or last_complete_month()
+    async with request.app.state.relance.ingestor.sessions() as session:
+        fired = await check_month(
+            session, rules, checked, window=timedelta(days=window_days), source=str(path)
+        )
+    return AlertsReport(month=checked, rules=str(path), window_days=window_days, alerts=fired)

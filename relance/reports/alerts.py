@@ -15,13 +15,27 @@ the alarm, so ``above`` works too.
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.reports.messages import MessageMonth
+from relance.reports.messages import DEFAULT_WINDOW, MessageMonth, message_report
+from relance.reports.months import period, shift
 from relance.scenarios.loader import Problem, ScenarioError, field_name, parse_yaml
+
+__all__ = ["Alert", "Rule", "check_month", "default_rules_path", "evaluate", "load_rules"]
+
+RULES_ENV = "RELANCE_ALERT_RULES"
+DEFAULT_RULES = Path("examples/reports/alerts.yaml")
+
+
+def default_rules_path() -> Path:
+    """``$RELANCE_ALERT_RULES``, else the example rules (relative to the working directory)."""
+    return Path(os.environ.get(RULES_ENV) or DEFAULT_RULES)
 
 
 class Rule(BaseModel):
@@ -39,6 +53,7 @@ class Rule(BaseModel):
     journey: str | None = None
     message: str | None = None
     channel: str | None = None
+    _line: int = PrivateAttr(0)  # where the rule is written, quoted in its alerts
 
     @model_validator(mode="after")
     def _one_test(self) -> Rule:
@@ -61,20 +76,39 @@ class Alert(BaseModel):
     kpi: str
     value: float
     limit: float = Field(description="the threshold, or the share of the trailing average")
+    threshold: float | None = Field(description="the rule's 'below' or 'above'; null for a trailing rule")
+    trailing_average: float | None = Field(
+        description="the KPI's average over the months before (trailing rules only)"
+    )
     reason: str
+    rule: str = Field(description="file:line of the rule that fired")
 
 
 def load_rules(path: Path) -> list[Rule]:
     """The rules of a YAML file, or ScenarioError naming file, line and field of each problem."""
-    data, source = parse_yaml(path)
+    try:
+        data, source = parse_yaml(path)
+    except ScenarioError as error:
+        # the YAML reader's hint for an empty file is about scenarios
+        raise ScenarioError(
+            [
+                Problem(p.file, p.line, p.field, "the file is empty: write a list of rules")
+                if p.message.startswith("the file is empty")
+                else p
+                for p in error.problems
+            ]
+        ) from None
     if not isinstance(data, list):
         raise ScenarioError(
             [Problem(str(path), 1, "file", "write a list of rules, each '- {kpi: ..., below: ...}'")]
         )
-    rules, problems = [], []
+    rules: list[Rule] = []
+    problems: list[Problem] = []
     for index, item in enumerate(data):
         try:
-            rules.append(Rule.model_validate(item))
+            rule = Rule.model_validate(item)
+            rule._line = source.line((index,))
+            rules.append(rule)
         except ValidationError as error:
             for err in error.errors():
                 loc = (index, *err["loc"])
@@ -88,8 +122,11 @@ def load_rules(path: Path) -> list[Rule]:
     return rules
 
 
-def evaluate(rules: list[Rule], rows: list[MessageMonth], month: str) -> list[Alert]:
-    """The alerts of ``month``; ``rows`` holds that month and the months before it."""
+def evaluate(rules: list[Rule], rows: list[MessageMonth], month: str, source: str = "rules") -> list[Alert]:
+    """The alerts of ``month``; ``rows`` holds that month and the months before it.
+
+    ``source`` names the rules file in each alert (``file:line`` of the rule).
+    """
     history: dict[tuple[str, str, str, str], dict[str, MessageMonth]] = {}
     for row in rows:
         history.setdefault((row.scenario, row.journey, row.message, row.channel), {})[row.month] = row
@@ -102,19 +139,21 @@ def evaluate(rules: list[Rule], rows: list[MessageMonth], month: str) -> list[Al
             value = getattr(row, rule.kpi)
             if value is None:
                 continue
-            alert = _check(rule, row, float(value), months, month)
+            alert = _check(rule, row, float(value), months, month, source)
             if alert is not None:
                 alerts.append(alert)
     return alerts
 
 
 def _check(
-    rule: Rule, row: MessageMonth, value: float, months: dict[str, MessageMonth], month: str
+    rule: Rule, row: MessageMonth, value: float, months: dict[str, MessageMonth], month: str, source: str
 ) -> Alert | None:
-    def alert(limit: float, reason: str) -> Alert:
+    def alert(limit: float, reason: str, average: float | None = None) -> Alert:
         return Alert(
             scenario=row.scenario, journey=row.journey, message=row.message, channel=row.channel,
-            month=month, kpi=rule.kpi, value=value, limit=limit, reason=reason,
+            month=month, kpi=rule.kpi, value=value, limit=limit,
+            threshold=None if average is not None else limit, trailing_average=average,
+            reason=reason, rule=f"{source}:{rule._line}",
         )  # fmt: skip
 
     if rule.below is not None and value < rule.below:
@@ -122,7 +161,7 @@ def _check(
     if rule.above is not None and value > rule.above:
         return alert(rule.above, f"{rule.kpi} {value:.4g} is above {rule.above:g}")
     if rule.below_trailing is not None:
-        before = [months[m] for m in _previous(month, rule.months) if m in months]
+        before = [months[m] for m in (shift(month, -n) for n in range(1, rule.months + 1)) if m in months]
         values = [
             float(v) for r in before if r.sent >= rule.min_sent and (v := getattr(r, rule.kpi)) is not None
         ]
@@ -135,14 +174,21 @@ def _check(
                 limit,
                 f"{rule.kpi} {value:.4g} is below {rule.below_trailing:.0%} of its average over the "
                 f"{len(values)} month(s) before ({average:.4g})",
+                average,
             )
     return None
 
 
-def _previous(month: str, count: int) -> list[str]:
-    year, number = int(month[:4]), int(month[5:7])
-    out = []
-    for _ in range(count):
-        year, number = (year - 1, 12) if number == 1 else (year, number - 1)
-        out.append(f"{year:04d}-{number:02d}")
-    return out
+async def check_month(
+    session: AsyncSession,
+    rules: list[Rule],
+    month: str,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    source: str = "rules",
+) -> list[Alert]:
+    """The alerts of the sends of ``month`` (YYYY-MM, UTC); reads the month and the trailing ones."""
+    back = max((r.months for r in rules if r.below_trailing is not None), default=0)
+    chosen = period(shift(month, -back), month)
+    rows = await message_report(session, since=chosen.start, until=chosen.end, window=window)
+    return evaluate(rules, rows, month, source)

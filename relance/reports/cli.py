@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from relance.reports.months import PeriodError, period
 
@@ -139,7 +140,13 @@ def messages(
 
 @reports_app.command("alerts")
 def alerts(
-    rules: Annotated[Path, typer.Option(help="YAML rules, e.g. examples/reports/alerts.yaml.")],
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML rules (default: $RELANCE_ALERT_RULES, else examples/reports/alerts.yaml).",
+            show_default=False,
+        ),
+    ] = None,
     month: Annotated[
         str | None, typer.Option(help="Month of sends to check, YYYY-MM (UTC); default: last month.")
     ] = None,
@@ -149,41 +156,38 @@ def alerts(
     """KPIs below a threshold or below their trailing average; exit 1 when any alert fires (cron)."""
     from datetime import timedelta
 
-    from relance.reports.alerts import evaluate, load_rules
-    from relance.reports.messages import message_report
+    from relance.reports.alerts import check_month, default_rules_path, load_rules
+    from relance.reports.months import last_complete_month
     from relance.scenarios.loader import ScenarioError
 
+    path = rules or default_rules_path()
     try:
-        checked = load_rules(rules)
+        checked = load_rules(path)
     except ScenarioError as error:
         for problem in error.problems:
-            err.print(str(problem), markup=False)
+            err.print(f"[red]error[/red]: {escape(str(problem))}", highlight=False)
         raise typer.Exit(2) from None
-    if month is None:
-        this = datetime.now(UTC)
-        month = f"{this.year - (this.month == 1):04d}-{(this.month - 2) % 12 + 1:02d}"
-    back = max((r.months for r in checked if r.below_trailing is not None), default=0)
+    month = month or last_complete_month()
     try:
-        chosen = period(month, month)
-        first = period(None, month).start if back else chosen.start
+        period(month, month)
     except PeriodError as error:
         err.print(f"[red]error[/red]: --month: {error.message}")
         raise typer.Exit(2) from None
 
-    rows = _query(
-        lambda session: message_report(
-            session, since=first, until=chosen.end, window=timedelta(days=window_days)
+    chosen = month
+    fired = _query(
+        lambda session: check_month(
+            session, checked, chosen, window=timedelta(days=window_days), source=str(path)
         )
     )
-    fired = evaluate(checked, rows, month)
     for alert in fired:
         if as_json:
             print(json.dumps(alert.model_dump(mode="json")))
         else:
             where = f"{alert.scenario}/{alert.journey}/{alert.message} ({alert.channel})"
-            print(f"{alert.month} {where}: {alert.reason}")
+            print(f"{alert.month} {where}: {alert.reason} [{alert.rule}]")
     if not fired:
-        err.print(f"no alert for {month}")
+        err.print(f"no alert for {month} ({len(checked)} rule{'' if len(checked) == 1 else 's'} checked)")
     raise typer.Exit(1 if fired else 0)
 
 

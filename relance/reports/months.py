@@ -54,3 +54,14 @@ def period(since: str | None, until: str | None, now: datetime | None = None) ->
 def months_between(since: str, until: str) -> list[str]:
     """Every month of the period, empty ones included (chart axes)."""
     return [_name(i) for i in range(_index(since, "since"), _index(until, "until") + 1)]
+
+
+def shift(month: str, months: int) -> str:
+    """``month`` moved by ``months`` (negative: earlier), e.g. ``shift("2026-01", -1) == "2025-12"``."""
+    return _name(_index(month, "month") + months)
+
+
+def last_complete_month(now: datetime | None = None) -> str:
+    """The month before the current one (UTC): the last whose sends are all in the ledger."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return _name(now.year * 12 + now.month - 2)
