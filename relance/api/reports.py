@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from relance.reports.alerts import Alert, check_month, default_rules_path, load_rules
 from relance.reports.messages import MessageMonth, message_report
 from relance.reports.months import MONTH_PATTERN, PeriodError, last_complete_month, period
+from relance.reports.timing import TimingReport, ranks_from_scenarios, timing_report
 from relance.scenarios.loader import ScenarioError
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -97,3 +98,58 @@ async def alerts(
             session, rules, checked, window=timedelta(days=window_days), source=str(path)
         )
     return AlertsReport(month=checked, rules=str(path), window_days=window_days, alerts=fired)
+
+
+class TimingAnswer(TimingReport):
+    since: str = Field(description="first month, YYYY-MM (UTC)")
+    until: str = Field(description="last month, YYYY-MM (UTC), included")
+    scenario: str | None
+    window_days: int = Field(description="attribution window, in days after a send")
+
+
+@router.get("/timing", response_model=TimingAnswer)
+async def timing(
+    request: Request,
+    since: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: 11 months before until")
+    ] = None,
+    until: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: this month")
+    ] = None,
+    scenario: Annotated[str | None, Query(max_length=64, description="only this scenario's messages")] = None,
+    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7,
+    rank_by: Annotated[
+        Literal["scenarios", "sends"],
+        Query(description="ranks from the server's scenario files, or from each run's first sends"),
+    ] = "scenarios",
+) -> TimingAnswer | JSONResponse:
+    """Conversions by reminder rank and by delay after the credited message (docs/reports.md)."""
+    try:
+        chosen = period(since, until)
+    except PeriodError as error:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "the report period is not valid",
+                "details": [{"field": error.field, "message": error.message}],
+            },
+        )
+    relance = request.app.state.relance
+    # a broken scenario directory raises ScenarioError, which the app answers with its problems
+    ranks = ranks_from_scenarios(relance.ingestor.scenarios()) if rank_by == "scenarios" else None
+    async with relance.ingestor.sessions() as session:
+        report = await timing_report(
+            session,
+            since=chosen.start,
+            until=chosen.end,
+            ranks=ranks,
+            scenario=scenario,
+            window=timedelta(days=window_days),
+        )
+    return TimingAnswer(
+        since=chosen.since,
+        until=chosen.until,
+        scenario=scenario,
+        window_days=window_days,
+        **report.model_dump(),
+    )

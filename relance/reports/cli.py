@@ -193,36 +193,46 @@ def alerts(
 
 @reports_app.command("timing")
 def timing(
-    since: Annotated[str | None, typer.Option(help="First month, YYYY-MM (UTC).")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First month, YYYY-MM (UTC); default: 11 months before --until.")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Last month, YYYY-MM (UTC); default: this month.")] = None,
     scenario: Annotated[str | None, typer.Option(help="Only the messages of this scenario.")] = None,
     scenarios: Annotated[
         Path | None,
-        typer.Option(help="Scenario files giving each message's rank (default: RELANCE_SCENARIOS_DIR)."),
+        typer.Option(
+            help="Directory of scenario files giving each message's rank; "
+            "without it, the order of each run's first sends."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-    window_days: Annotated[int, typer.Option(min=0, max=365, help="Attribution window.")] = 7,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML page with charts.")
+    ] = None,
+    window_days: Annotated[
+        int, typer.Option(min=0, max=365, help="Attribution window: a purchase up to N days after a send.")
+    ] = 7,
 ) -> None:
     """Conversions by reminder rank and by delay after the message: how long to wait, how many reminders."""
-    from datetime import timedelta
-
-    from relance.config import get_settings
-    from relance.reports.timing import timing_report
-    from relance.scenarios.loader import collect_scenarios
-
     try:
         chosen = period(since, until)
     except PeriodError as error:
         err.print(f"[red]error[/red]: --{error.field}: {error.message}")
         raise typer.Exit(2) from None
-    settings = get_settings()
-    loaded, _ = collect_scenarios(scenarios or settings.scenarios_dir)
-    ranks = {
-        (s.scenario, j.id, m.id): n
-        for s in loaded
-        for j in s.journeys
-        for n, m in enumerate(j.messages, start=1)
-    }
+
+    from datetime import timedelta
+
+    from relance.reports.timing import BUCKET_NAMES, ranks_from_scenarios, timing_report
+    from relance.scenarios.loader import ScenarioError, load_scenarios
+
+    ranks = None
+    if scenarios is not None:
+        try:
+            ranks = ranks_from_scenarios(load_scenarios(scenarios))
+        except ScenarioError as error:
+            for problem in error.problems:
+                err.print(f"[red]error[/red]: {escape(str(problem))}", highlight=False)
+            raise typer.Exit(2) from None
 
     report = _query(
         lambda session: timing_report(
@@ -236,23 +246,48 @@ def timing(
     )
     if as_json:
         print(report.model_dump_json(indent=2))
-        return
-    from rich.table import Table
+    else:
+        from rich.table import Table
 
-    ranked = Table(title=f"Conversions by reminder rank, {chosen.since} to {chosen.until}")
-    for column in ("scenario/journey", "rank", "message", "sent", "conversions", "rate", "share"):
-        ranked.add_column(
-            column, justify="right" if column in ("rank", "sent", "conversions", "rate", "share") else "left"
+        where = f"{chosen.since} to {chosen.until} (UTC)" + (f", scenario {scenario}" if scenario else "")
+        ranked = Table(title=f"Conversions by reminder rank, {where}")
+        ranked.add_column("scenario/journey")
+        ranked.add_column("rank", justify="right")
+        ranked.add_column("messages")
+        for column in ("sent", "runs", "conversions", "rate", "cumulative", "cum. rate", "marginal", "share"):
+            ranked.add_column(column, justify="right")
+        for r in report.by_rank:
+            ranked.add_row(
+                f"{r.scenario}/{r.journey}", "–" if r.rank is None else str(r.rank), ", ".join(r.messages),
+                f"{r.sent:,}", f"{r.runs:,}", f"{r.conversions:,}", _percent(r.conversion_rate),
+                "–" if r.cumulative_conversions is None else f"{r.cumulative_conversions:,}",
+                _percent(r.cumulative_rate), _percent(r.marginal_rate), _percent(r.share),
+            )  # fmt: skip
+        Console().print(ranked)
+        delays = Table(title="Conversions by delay after the credited message")
+        delays.add_column("scenario/journey/message")
+        for name in BUCKET_NAMES:
+            delays.add_column(name, justify="right")
+        delays.add_column("total", justify="right")
+        for d in report.by_delay:
+            delays.add_row(
+                f"{d.scenario}/{d.journey}/{d.message}",
+                *(f"{d.buckets[b]:,}" for b in BUCKET_NAMES),
+                f"{d.conversions:,}",
+            )
+        Console().print(delays)
+        if not report.by_rank:
+            err.print("no message was sent in that period")
+    if html is not None:
+        from relance.reports.timing_html import render_timing_page
+
+        page = render_timing_page(
+            report,
+            since=chosen.since,
+            until=chosen.until,
+            scenario=scenario,
+            window_days=window_days,
+            generated_at=datetime.now(UTC),
         )
-    for row in report.by_rank:
-        ranked.add_row(
-            f"{row.scenario}/{row.journey}", "–" if row.rank is None else str(row.rank), row.message,
-            str(row.sent), str(row.conversions), _percent(row.conversion_rate), _percent(row.share),
-        )  # fmt: skip
-    Console().print(ranked)
-    delays = Table(title="Conversions by delay after the credited message")
-    for column in ("scenario/journey/message", "delay", "conversions"):
-        delays.add_column(column)
-    for d in report.by_delay:
-        delays.add_row(f"{d.scenario}/{d.journey}/{d.message}", d.bucket, str(d.conversions))
-    Console().print(delays)
+        html.write_text(page, encoding="utf-8")
+        err.print(f"wrote {html}")

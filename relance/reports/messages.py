@@ -110,7 +110,7 @@ def credited(since: datetime, until: datetime, window: timedelta) -> Subquery:
     return ranked
 
 
-def _attributed(since: datetime, until: datetime, window: timedelta) -> Subquery:
+def attributed(since: datetime, until: datetime, window: timedelta) -> Subquery:
     """Per delivery: the purchases credited to it and their amount (see ``credited``)."""
     ranked = credited(since, until, window)
     return (
@@ -160,7 +160,7 @@ async def message_report(
         .group_by(DeliveryEvent.delivery_key)
         .subquery("flags")
     )
-    attributed = _attributed(since, until, window)
+    credit = attributed(since, until, window)
     month = utc_month(Delivery.at)
     keys = (Delivery.scenario, Delivery.journey, Delivery.message, Delivery.channel, month)
 
@@ -182,12 +182,12 @@ async def message_report(
             if_delivered(flags.c.clicked).label("clicked"),
             if_delivered(flags.c.unsubscribed).label("unsubscribed"),
             total(flags.c.complained).label("complained"),
-            total(attributed.c.purchases).label("purchases"),
-            total(attributed.c.revenue).label("revenue"),
+            total(credit.c.purchases).label("purchases"),
+            total(credit.c.revenue).label("revenue"),
         )
         .select_from(Delivery)
         .outerjoin(flags, flags.c.delivery_key == Delivery.idempotency_key)
-        .outerjoin(attributed, attributed.c.delivery_id == Delivery.id)
+        .outerjoin(credit, credit.c.delivery_id == Delivery.id)
         .where(*in_period)
         .group_by(*keys)
     )
