@@ -1,5 +1,5 @@
 """The club software's campaign catalogue (seed 002) as example journeys, each driven by the
-events a club's backend sends (M-01 … M-08): examples/club/scenarios/campaigns.yaml."""
+events a club's backend sends (M-01 … M-08): examples/club/scenarios/."""
 
 from __future__ import annotations
 

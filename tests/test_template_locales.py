@@ -36,6 +36,11 @@ PROPERTIES = {
     "settle_url": "https://club.example/pay/SAMPLE",
     "ends_on": "2027-06-30",
     "until": "2027-01-31",
+    "login": "camille.martin",
+    "login_url": "https://club.example/login",
+    "password_url": "https://club.example/password/new",
+    "document": "contract",
+    "starts_at": "2026-11-25T16:30:00+01:00",
 }
 
 
