@@ -27,16 +27,18 @@ from sqlalchemy import insert, text
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from relance.binaries import temporal_cli
-from relance.broadcasts import Broadcasts
+from relance.broadcasts.service import Broadcasts
 from relance.channels.memory import NullChannel
-from relance.config import Settings
-from relance.db import create_engine, session_factory
-from relance.logs import configure_logging
-from relance.migrate import upgrade
-from relance.models.broadcast_io import BroadcastIn
-from relance.models.tables import Consent, Contact, ContactList, Delivery, ListMember
-from relance.templates import TemplateStore
+from relance.core.db import create_engine, session_factory
+from relance.core.logs import configure_logging
+from relance.core.migrate import upgrade
+from relance.core.settings import Settings
+from relance.devstack.binaries import temporal_cli
+from relance.models.broadcast import BroadcastIn
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.list import ContactList, ListMember
+from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.broadcast import BroadcastWorkflow
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from relance.db import create_engine
-from relance.importer import ImportOptions, import_csv, prepare
-from relance.migrate import upgrade
+from relance.core.db import create_engine
+from relance.core.migrate import upgrade
+from relance.imports.options import ImportOptions
+from relance.imports.run import import_csv, prepare
 
 HEADER = "external_id,email,phone,first_name,last_name,last_purchase_at,consent_email_marketing,attr_shop"
 FIRST = ["Anaïs", "Bruno", "Chloé", "David", "Emma", "Farid", "Gaëlle", "Hugo", "Inès", "Jules"]

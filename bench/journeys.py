@@ -26,14 +26,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from relance.binaries import temporal_cli
 from relance.channels.memory import NullChannel
-from relance.config import Settings
-from relance.db import create_engine, session_factory
-from relance.logs import configure_logging
-from relance.migrate import upgrade
-from relance.starter import Relance
-from relance.templates import TemplateStore
+from relance.core.db import create_engine, session_factory
+from relance.core.logs import configure_logging
+from relance.core.migrate import upgrade
+from relance.core.settings import Settings
+from relance.devstack.binaries import temporal_cli
+from relance.starter.facade import Relance
+from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL
 

@@ -28,9 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from relance.db import create_engine
-from relance.migrate import upgrade
-from relance.reports import message_report
+from relance.core.db import create_engine
+from relance.core.migrate import upgrade
+from relance.reports.messages import message_report
 
 START = datetime(2025, 7, 1, tzinfo=UTC)
 END = datetime(2026, 7, 1, tzinfo=UTC)

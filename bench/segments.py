@@ -27,11 +27,11 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Connection, Result, make_url
 from sqlalchemy.exc import OperationalError
 
-from relance.db import sync_url
-from relance.migrate import upgrade
-from relance.models import segment_tables
-from relance.models.tables import Event
-from relance.segments import audience
+from relance.core.db import sync_url
+from relance.core.migrate import upgrade
+from relance.models.tables import segment as segment_tables
+from relance.models.tables.event import Event
+from relance.segments.audience import audience
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)
 SEGMENT = {

@@ -10,22 +10,22 @@ from temporalio.worker import Worker
 
 from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
-from relance.activities.giftcards import GiftCardActivities
-from relance.activities.referrals import ReferralActivities
-from relance.activities.rewards import RewardActivities
-from relance.channels import ChannelProvider
-from relance.config import Settings
-from relance.giftcards.provider import LocalGiftCardProvider
-from relance.pressure import PressurePolicy
-from relance.scenarios import ScenarioSet
-from relance.starter.registry import scenario_registry
-from relance.templates import TemplateStore
+from relance.activities.gift_card import GiftCardActivities
+from relance.activities.promo_code import RewardActivities
+from relance.activities.referral import ReferralActivities
+from relance.channels.base import ChannelProvider
+from relance.core.settings import Settings
+from relance.delivery.pressure import PressurePolicy
+from relance.gift_cards.provider import LocalGiftCardProvider
+from relance.scenarios.loader import ScenarioSet
+from relance.scenarios.registry import scenario_registry
+from relance.templates.engine import TemplateStore
+from relance.workflows.bounce import SoftBounceWorkflow
 from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.journey import JourneyWorkflow
 from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
-from relance.workflows.soft_bounce import SoftBounceWorkflow
 
 WORKFLOWS = [
     JourneyWorkflow,

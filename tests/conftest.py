@@ -23,15 +23,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
-from relance.binaries import temporal_cli
-from relance.channels import ChannelProvider
+from relance.channels.base import ChannelProvider
 from relance.channels.memory import CaptureChannel
-from relance.config import Settings
-from relance.db import create_engine, session_factory
-from relance.migrate import upgrade
-from relance.simulate import time_skipping_environment
-from relance.starter import Relance
-from relance.templates import TemplateStore
+from relance.core.db import create_engine, session_factory
+from relance.core.migrate import upgrade
+from relance.core.settings import Settings
+from relance.devstack.binaries import temporal_cli
+from relance.simulation.run import time_skipping_environment
+from relance.starter.facade import Relance
+from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests.aws_peer import MotoServer

@@ -2,7 +2,7 @@
 signing certificate over HTTP and records subscription confirmations.
 
 The canonical string follows the AWS documentation, written here independently of
-``relance.sns`` so that a mistake in one is caught by the other.
+``relance.bounces.sns`` so that a mistake in one is caught by the other.
 https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
 """
 

@@ -12,9 +12,11 @@ from sqlalchemy import func, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from relance.binaries import temporal_cli
-from relance.models.tables import Contact, Event, JourneyRun
-from relance.simulate import time_skipping
+from relance.devstack.binaries import temporal_cli
+from relance.models.tables.contact import Contact
+from relance.models.tables.event import Event
+from relance.models.tables.journey import JourneyRun
+from relance.simulation.run import time_skipping
 from relance.starter.client import register_search_attributes
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import Stack, api_client, running_stack

@@ -10,12 +10,12 @@ from botocore.exceptions import ClientError
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.channels import TransientSendError, build_channel
 from relance.channels.aws import classify
-from relance.channels.base import PermanentSendError
-from relance.config import Settings
-from relance.models.tables import Delivery
-from relance.simulate import time_skipping
+from relance.channels.base import PermanentSendError, TransientSendError
+from relance.channels.router import build_channel
+from relance.core.settings import Settings
+from relance.models.tables.delivery import Delivery
+from relance.simulation.run import time_skipping
 from tests.aws_peer import MotoServer
 from tests.conftest import free_port, purchase, running_stack
 

@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.channels import build_channel
-from relance.config import Settings
-from relance.models.tables import Consent, Contact, Delivery, DeliveryEvent
-from relance.simulate import time_skipping
+from relance.channels.router import build_channel
+from relance.core.settings import Settings
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.simulation.run import time_skipping
 from tests.aws_peer import MotoServer
 from tests.conftest import Stack, api_client, purchase, running_stack
 from tests.sns_peer import TOPIC, SnsPeer, bounce, complaint

@@ -21,9 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.base import OutgoingMessage, SendResult, TransientSendError
 from relance.channels.memory import CaptureChannel
-from relance.models.broadcast_io import BroadcastState
-from relance.models.tables import Contact, Delivery
-from relance.simulate import time_skipping
+from relance.models.broadcast import BroadcastState
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery
+from relance.simulation.run import time_skipping
 from relance.workflows.broadcast import BroadcastWorkflow
 from tests.conftest import Stack, api_client, running_stack
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relance.broadcasts import Broadcasts
-from relance.models.broadcast_io import BroadcastIn
+from relance.broadcasts.service import Broadcasts
+from relance.models.broadcast import BroadcastIn
 from relance.workflows.broadcast import BroadcastWorkflow
 from tests.conftest import api_client, free_port, running_stack
 from tests.smtp_peer import Inbox, start_smtp

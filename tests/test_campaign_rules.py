@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from relance.config import get_settings
-from relance.scenarios.cli import scenarios_app
+from relance.cli.scenarios import scenarios_app
+from relance.core.settings import get_settings
 from tests.conftest import EXAMPLES
 
 CLUB = """\

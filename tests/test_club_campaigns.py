@@ -16,8 +16,9 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.base import OutgoingMessage
-from relance.models.tables import Delivery, JourneyRun
-from relance.simulate import time_skipping
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.journey import JourneyRun
+from relance.simulation.run import time_skipping
 from tests.conftest import EXAMPLES, Stack, api_client, running_stack
 
 CLUB = EXAMPLES / "club" / "scenarios"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.base import OutgoingMessage
-from relance.models.tables import Delivery
-from relance.simulate import time_skipping
+from relance.models.tables.delivery import Delivery
+from relance.simulation.run import time_skipping
 from tests.conftest import EXAMPLES, running_stack
 
 CLUB = EXAMPLES / "club" / "scenarios"

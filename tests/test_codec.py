@@ -16,10 +16,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
-from relance.binaries import temporal_cli
-from relance.codec import CodecError, EncryptionCodec, new_key, parse_keys
-from relance.config import Settings
-from relance.models.journey_io import JourneyState
+from relance.core.codec import CodecError, EncryptionCodec, new_key, parse_keys
+from relance.core.settings import Settings
+from relance.devstack.binaries import temporal_cli
+from relance.models.journey import JourneyState
 from relance.starter.client import temporal_data_converter
 from relance.workflows.journey import JourneyWorkflow
 from relance.workflows.search_attributes import dev_server_flags

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import Consent, Delivery
-from relance.simulate import time_skipping
+from relance.models.tables.contact import Consent
+from relance.models.tables.delivery import Delivery
+from relance.simulation.run import time_skipping
 from tests.conftest import Stack, api_client, running_stack
 
 DAY = timedelta(days=1)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import Delivery
+from relance.models.tables.delivery import Delivery
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import EXAMPLES, free_port, purchase, quick_scenario, running_stack
 from tests.smtp_peer import Inbox, start_smtp

@@ -16,16 +16,13 @@ from sqlalchemy import JSON, String, Text, cast, func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models import (  # noqa: F401 (their tables join the metadata scanned below)
-    broadcast_tables,
-    giftcard_tables,
-    points_tables,
-    promo_tables,
-    referral_tables,
-)
-from relance.models.tables import Base, Contact, Delivery, JourneyRun
-from relance.points import EarnIn, earn
-from relance.simulate import time_skipping
+from relance.models.tables import broadcast as broadcast_tables  # noqa: F401 (their tables join the metadata scanned below)
+from relance.models.tables.base import Base
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.journey import JourneyRun
+from relance.points.service import EarnIn, earn
+from relance.simulation.run import time_skipping
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import Stack, api_client, purchase, running_stack
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.experiments import HOLDOUT, GroupResult, _compare, variant_of
-from relance.models.journey_io import Anchor, Channel, StepSpec, VariantSpec
-from relance.models.tables import Delivery
-from relance.simulate import time_skipping
+from relance.models.journey import Anchor, Channel, StepSpec, VariantSpec
+from relance.models.tables.delivery import Delivery
+from relance.reports.experiments import HOLDOUT, GroupResult, _compare, variant_of
+from relance.simulation.run import time_skipping
 from tests.conftest import api_client, purchase, running_stack
 
 AB = """\

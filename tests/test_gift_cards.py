@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.activities.giftcards import add_months
-from relance.models.giftcard_tables import GiftCard
-from relance.models.tables import Delivery
-from relance.simulate import time_skipping
+from relance.activities.gift_card import add_months
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.gift_card import GiftCard
+from relance.simulation.run import time_skipping
 from relance.workflows.gift_card import GiftCardWorkflow
 from tests.conftest import Stack, api_client, running_stack
 

@@ -21,11 +21,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 
-from relance.db import create_engine, session_factory
-from relance.importer import ImportFileError, ImportOptions, preview_rows
-from relance.importer.rows import ContactRow
-from relance.models.tables import Consent, Contact, ContactList, Event, JourneyRun, ListMember
-from relance.simulate import time_skipping
+from relance.core.db import create_engine, session_factory
+from relance.imports.errors import ImportFileError
+from relance.imports.options import ImportOptions
+from relance.imports.rows import ContactRow
+from relance.imports.run import preview_rows
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.event import Event
+from relance.models.tables.journey import JourneyRun
+from relance.models.tables.list import ContactList, ListMember
+from relance.simulation.run import time_skipping
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import ROOT, api_client, free_port, running_stack
 

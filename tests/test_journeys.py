@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.memory import CaptureChannel
-from relance.models.journey_io import JourneyState
-from relance.models.tables import Delivery, JourneyRun
-from relance.simulate import time_skipping
+from relance.models.journey import JourneyState
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.journey import JourneyRun
+from relance.simulation.run import time_skipping
 from relance.starter.ingest import ref_of, workflow_id
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import EXAMPLES, Stack, purchase, running_stack

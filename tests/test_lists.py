@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import ListMember
-from relance.simulate import time_skipping
+from relance.models.tables.list import ListMember
+from relance.simulation.run import time_skipping
 from tests.conftest import api_client, purchase, running_stack
 
 SCENARIO = """\

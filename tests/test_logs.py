@@ -7,7 +7,7 @@ import json
 import pytest
 import structlog
 
-from relance.logs import configure_logging, mask_text
+from relance.core.logs import configure_logging, mask_text
 
 
 @pytest.mark.feature("O-05")

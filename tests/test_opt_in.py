@@ -12,11 +12,12 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
-from relance.channels import OutgoingMessage
-from relance.consent import granted_consents, ineligibility
-from relance.models.journey_io import Channel, Purpose
-from relance.models.tables import Consent, Contact, Delivery, DeliveryEvent
-from relance.tokens import Signer
+from relance.channels.base import OutgoingMessage
+from relance.contacts.consent import granted_consents, ineligibility
+from relance.core.tokens import Signer
+from relance.models.journey import Channel, Purpose
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
 from tests import test_unsubscribe_browser
 from tests.conftest import Stack, api_client, free_port, purchase, running_stack
 

@@ -22,10 +22,10 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.memory import CaptureChannel
-from relance.db import create_engine, session_factory
-from relance.models.tables import Delivery
-from relance.pressure import same_time_next_day
-from relance.templates import TemplateStore
+from relance.core.db import create_engine, session_factory
+from relance.delivery.pressure import same_time_next_day
+from relance.models.tables.delivery import Delivery
+from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from tests.conftest import purchase, running_stack
 

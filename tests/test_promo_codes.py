@@ -20,16 +20,16 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from typer.testing import CliRunner
 
-from relance.activities.rewards import RewardActivities
+from relance.activities.promo_code import RewardActivities
 from relance.api.promo_codes import router as promo_code_routes
-from relance.config import Settings, get_settings
-from relance.db import create_engine, session_factory
-from relance.migrate import alembic_config, upgrade
-from relance.models.promo_io import PromoCodeRequest
-from relance.models.promo_tables import PromoCode
-from relance.models.tables import Contact
-from relance.promo_codes_cli import promo_codes_app
-from relance.rewards import (
+from relance.cli.promo_codes import promo_codes_app
+from relance.core.db import create_engine, session_factory
+from relance.core.migrate import alembic_config, upgrade
+from relance.core.settings import Settings, get_settings
+from relance.models.promo_code import PromoCodeRequest
+from relance.models.tables.contact import Contact
+from relance.models.tables.promo_code import PromoCode
+from relance.promo_codes.service import (
     BadCodes,
     PoolExhausted,
     assign_code,
@@ -38,7 +38,7 @@ from relance.rewards import (
     load_pool,
     pool_stats,
 )
-from relance.starter import Relance
+from relance.starter.facade import Relance
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 SECRET = "s3cret-for-tests"

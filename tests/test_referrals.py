@@ -17,10 +17,10 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.memory import CaptureChannel
-from relance.models.referral_io import ReferralState
-from relance.models.referral_tables import Referral
-from relance.models.tables import Delivery
-from relance.simulate import time_skipping
+from relance.models.referral import ReferralState
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.referral import Referral
+from relance.simulation.run import time_skipping
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.referral import ReferralWorkflow
 from tests.conftest import EXAMPLES, Stack, api_client, purchase, running_stack

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from relance.cli.reports import reports_app
 from relance.reports.alerts import load_rules
-from relance.reports.cli import reports_app
 from relance.reports.months import last_complete_month, shift
 from relance.scenarios.loader import ScenarioError
 from tests.conftest import EXAMPLES

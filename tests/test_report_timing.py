@@ -24,10 +24,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from relance.config import get_settings
-from relance.db import create_engine, session_factory
-from relance.reports import message_report
-from relance.reports.cli import reports_app
+from relance.cli.reports import reports_app
+from relance.core.db import create_engine, session_factory
+from relance.core.settings import get_settings
+from relance.reports.messages import message_report
 from relance.reports.timing import BUCKET_NAMES, bucket_of, ranks_from_scenarios, timing_report
 from relance.scenarios.loader import load_scenarios
 from tests import test_unsubscribe_browser
@@ -157,7 +157,8 @@ async def test_the_run_order_ranks_each_run_by_its_first_sends(sqlite_url: str) 
     await seed(sqlite_url)
     # A run where the reminder went out first (the invite was skipped, then resent later): its
     # reminder is its rank 1. Ranks follow each run, not the message ids.
-    from relance.models.tables import Contact, Delivery
+    from relance.models.tables.contact import Contact
+    from relance.models.tables.delivery import Delivery
 
     engine = create_engine(sqlite_url)
     try:

@@ -21,13 +21,15 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from relance.api.reports import router as report_routes
-from relance.bounces import Feedback, Kind, record
-from relance.config import Settings, get_settings
-from relance.db import create_engine, session_factory
-from relance.models.tables import Contact, Delivery, DeliveryEvent, Event
-from relance.reports import message_report
-from relance.reports.cli import reports_app
-from relance.starter import Relance
+from relance.bounces.service import Feedback, Kind, record
+from relance.cli.reports import reports_app
+from relance.core.db import create_engine, session_factory
+from relance.core.settings import Settings, get_settings
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.models.tables.event import Event
+from relance.reports.messages import message_report
+from relance.starter.facade import Relance
 from tests import test_unsubscribe_browser
 
 JAN, FEB = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)

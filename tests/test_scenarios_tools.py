@@ -10,10 +10,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from relance.scenarios import load_scenarios
+from relance.cli.scenarios import scenarios_app
 from relance.scenarios.apply import read_generation, replacing
-from relance.scenarios.cli import scenarios_app
-from relance.starter.registry import scenario_registry
+from relance.scenarios.loader import load_scenarios
+from relance.scenarios.registry import scenario_registry
 from tests import test_unsubscribe_browser
 from tests.conftest import EXAMPLES
 

@@ -8,9 +8,10 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
-from relance.scenarios import Problem, ScenarioError, load_scenario, load_scenarios, validate_directory
-from relance.scenarios.cli import scenarios_app
-from relance.templates import CONTEXT_VARIABLES, TemplateError, TemplateStore, sample_context
+from relance.cli.scenarios import scenarios_app
+from relance.scenarios.loader import Problem, ScenarioError, load_scenario, load_scenarios
+from relance.scenarios.validate import validate_directory
+from relance.templates.engine import CONTEXT_VARIABLES, TemplateError, TemplateStore, sample_context
 from tests.conftest import EXAMPLES
 
 TEMPLATES = EXAMPLES / "templates"

@@ -27,15 +27,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from relance import lists
-from relance.consent import unsubscribe
-from relance.db import create_engine, session_factory, sync_url
-from relance.lists import ListIn
-from relance.models.events import ContactIn
-from relance.models.tables import Contact, Delivery, DeliveryEvent, Event, ListMember
-from relance.segments import SegmentError, audience, load, parse
+from relance.contacts.consent import unsubscribe
+from relance.core.db import create_engine, session_factory, sync_url
+from relance.lists import service as lists
+from relance.lists.service import ListIn
+from relance.models.event import ContactIn
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.models.tables.event import Event
+from relance.models.tables.list import ListMember
 from relance.segments import service as segment_service
+from relance.segments.audience import audience
 from relance.segments.duplicates import normalise_name
+from relance.segments.load import SegmentError, load, parse
 from relance.starter.ingest import upsert_contact
 from tests.conftest import api_client, fresh_database, running_stack
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relance.sms_hours import next_opening
+from relance.delivery.sms_hours import next_opening
 
 SCENARIO = """\
 scenario: club

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from relance.channels import build_channel
+from relance.channels.router import build_channel
 from relance.channels.smtp import SmtpChannel
-from relance.config import Settings
-from relance.simulate import time_skipping
+from relance.core.settings import Settings
+from relance.simulation.run import time_skipping
 from tests.conftest import free_port, purchase, running_stack
 from tests.smtp_peer import Inbox, start_smtp
 

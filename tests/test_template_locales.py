@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relance.templates import LOCALE_TAG, TemplateStore, parts_for, sample_context
+from relance.templates.engine import LOCALE_TAG, TemplateStore, parts_for, sample_context
 from tests.conftest import EXAMPLES
 
 STORE = TemplateStore(EXAMPLES / "templates")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from relance.sms_length import sms_length
+from relance.templates.sms_length import sms_length
 from tests.conftest import EXAMPLES
 
 

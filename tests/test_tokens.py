@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relance.tokens import Signer, TokenError
+from relance.core.tokens import Signer, TokenError
 
 SIGNER = Signer("property-test-secret-key", unsubscribe_max_age_seconds=3600)
 contacts = st.text(min_size=1, max_size=200)

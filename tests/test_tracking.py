@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import DeliveryEvent
-from relance.tracking import PIXEL
+from relance.delivery.tracking import PIXEL
+from relance.models.tables.delivery import DeliveryEvent
 from tests.conftest import api_client, purchase, running_stack
 
 BASE = "https://shop.example"

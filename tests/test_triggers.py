@@ -13,7 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from relance.scenarios.cli import scenarios_app
+from relance.cli.scenarios import scenarios_app
 from relance.starter.ingest import calendar_period
 from tests.conftest import EXAMPLES, api_client, running_stack
 
@@ -86,7 +86,7 @@ async def test_status_changes_start_journeys_and_entry_segment_and_once(
             async with stack.sessions() as session:
                 from sqlalchemy import select
 
-                from relance.models.tables import JourneyRun
+                from relance.models.tables.journey import JourneyRun
 
                 rows = await session.scalars(select(JourneyRun).order_by(JourneyRun.started_at))
                 return [(r.journey, r.status) for r in rows]
@@ -172,8 +172,8 @@ async def test_booking_reminders_the_evening_before_and_on_the_hour(
 ) -> None:
     from sqlalchemy import select
 
-    from relance.models.tables import Delivery
-    from relance.simulate import time_skipping
+    from relance.models.tables.delivery import Delivery
+    from relance.simulation.run import time_skipping
 
     paris = ZoneInfo("Europe/Paris")
     async with (
@@ -229,8 +229,8 @@ async def test_booking_reminders_the_evening_before_and_on_the_hour(
 
 
 def test_due_times_follow_the_club_software() -> None:
-    from relance.due_dates import due_times
-    from relance.scenarios import load_scenarios
+    from relance.scenarios.due_dates import due_times
+    from relance.scenarios.loader import load_scenarios
 
     journey = next(j for j in load_scenarios(CLUB).get("club").journeys if j.id == "booking_reminders")  # type: ignore[union-attr]
     paris = ZoneInfo("Europe/Paris")
@@ -250,7 +250,7 @@ def test_due_times_follow_the_club_software() -> None:
 async def test_a_pack_running_out_and_a_cancelled_booking(
     time_env: WorkflowEnvironment, sqlite_url: str
 ) -> None:
-    from relance.simulate import time_skipping
+    from relance.simulation.run import time_skipping
 
     paris = ZoneInfo("Europe/Paris")
     async with (

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from relance.models.tables import Consent, Contact, Delivery, DeliveryEvent
-from relance.simulate import time_skipping
-from relance.tokens import Signer, TokenError
+from relance.core.tokens import Signer, TokenError
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.simulation.run import time_skipping
 from tests.conftest import api_client, purchase, running_stack
 
 SECRET = "a-test-secret-of-some-length"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.api.app import create_app
-from relance.models.tables import Contact
+from relance.models.tables.contact import Contact
 from tests.conftest import free_port, running_stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -18,10 +18,9 @@ from temporalio import activity
 
 from relance.activities.bulk_delivery import deliver_batch
 from relance.activities.delivery import BULK_SEND, DeliveryActivities
-from relance.channels import TransientSendError
-from relance.models.broadcast_io import BatchRequest, BatchResult, BroadcastReport, ChannelMode
-from relance.models.broadcast_tables import Broadcast, BroadcastRecipient
-from relance.models.journey_io import (
+from relance.channels.base import TransientSendError
+from relance.models.broadcast import BatchRequest, BatchResult, BroadcastReport, ChannelMode
+from relance.models.journey import (
     Anchor,
     Channel,
     DeliveryRequest,
@@ -33,7 +32,9 @@ from relance.models.journey_io import (
     StepSpec,
     TriggerEvent,
 )
-from relance.models.tables import Contact, ContactList, ListMember
+from relance.models.tables.broadcast import Broadcast, BroadcastRecipient
+from relance.models.tables.contact import Contact
+from relance.models.tables.list import ContactList, ListMember
 
 log = structlog.get_logger("relance.broadcast")
 CONCURRENCY = 20  # sends in flight within a batch, under the pace

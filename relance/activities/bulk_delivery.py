@@ -20,7 +20,6 @@ import structlog
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance import pressure
 from relance.activities.delivery import (
     CLAIMED,
     RETRYING,
@@ -29,10 +28,12 @@ from relance.activities.delivery import (
     _ledger_values,
     insert_ignoring_conflicts,
 )
-from relance.channels import OutgoingMessage, PermanentSendError, TransientSendError, UncertainSendError
-from relance.consent import THREE_YEARS  # noqa: F401 (documents that the same rules apply)
-from relance.models.journey_io import DeliveryRequest, DeliveryStatus, Purpose, StepOutcome
-from relance.models.tables import Consent, Contact, Delivery, PressureClaim
+from relance.channels.base import OutgoingMessage, PermanentSendError, TransientSendError, UncertainSendError
+from relance.contacts.consent import THREE_YEARS  # noqa: F401 (documents that the same rules apply)
+from relance.delivery import pressure
+from relance.models.journey import DeliveryRequest, DeliveryStatus, Purpose, StepOutcome
+from relance.models.tables.contact import Consent, Contact
+from relance.models.tables.delivery import Delivery, PressureClaim
 
 log = structlog.get_logger("relance.bulk")
 FINAL = {s.value for s in DeliveryStatus}

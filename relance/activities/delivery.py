@@ -24,18 +24,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from relance import lists, pressure
-from relance.bounces import RESEND_MARK
-from relance.channels import (
+from relance.bounces.service import RESEND_MARK
+from relance.channels.base import (
     ChannelProvider,
     OutgoingMessage,
     PermanentSendError,
     TransientSendError,
     UncertainSendError,
 )
-from relance.consent import granted_consents, ineligibility
-from relance.experiments import HOLDOUT, template_of, variant_of
-from relance.models.journey_io import (
+from relance.contacts.consent import granted_consents, ineligibility
+from relance.core.tokens import Signer
+from relance.delivery import pressure
+from relance.delivery.pressure import PressurePolicy, Verdict
+from relance.delivery.sms_hours import next_opening, parse_hour
+from relance.delivery.tracking import track_html
+from relance.lists import service as lists
+from relance.models.journey import (
     BounceEnd,
     Channel,
     DeliveryRequest,
@@ -50,14 +54,14 @@ from relance.models.journey_io import (
     StepSpec,
     TriggerEvent,
 )
-from relance.models.tables import Contact, Delivery, Event, JourneyRun
-from relance.pressure import PressurePolicy, Verdict
-from relance.scenarios import ScenarioError, ScenarioSet
-from relance.sms_hours import next_opening, parse_hour
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery
+from relance.models.tables.event import Event
+from relance.models.tables.journey import JourneyRun
+from relance.reports.experiments import HOLDOUT, template_of, variant_of
+from relance.scenarios.loader import ScenarioError, ScenarioSet
 from relance.starter.ingest import ref_of
-from relance.templates import TemplateError, TemplateStore
-from relance.tokens import Signer
-from relance.tracking import track_html
+from relance.templates.engine import TemplateError, TemplateStore
 
 log = structlog.get_logger("relance.delivery")
 BULK_SEND = "broadcast"  # the ledger's scenario name for messages of bulk sends

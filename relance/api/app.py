@@ -17,9 +17,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from temporalio.service import RPCError, RPCStatusCode
 
+from relance.api.bounces import router as webhooks
+from relance.api.broadcasts import router as send_routes
 from relance.api.erasure import router as erasure_routes
 from relance.api.experiments import router as experiment_routes
-from relance.api.giftcards import router as gift_card_routes
+from relance.api.gift_cards import router as gift_card_routes
 from relance.api.imports import router as import_routes
 from relance.api.lists import router as list_routes
 from relance.api.opt_in import router as opt_in_pages
@@ -28,20 +30,18 @@ from relance.api.promo_codes import router as promo_code_routes
 from relance.api.referrals import router as referral_routes
 from relance.api.reports import router as report_routes
 from relance.api.segments import router as segment_routes
-from relance.api.sends import router as send_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
-from relance.api.webhooks import router as webhooks
-from relance.broadcasts import BroadcastError
-from relance.config import Settings, get_settings
-from relance.lists import ListError
-from relance.models.events import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
-from relance.models.journey_io import JourneyState
-from relance.points import PointsError
+from relance.bounces.sns import SnsVerifier
+from relance.broadcasts.service import BroadcastError
+from relance.core.settings import Settings, get_settings
+from relance.lists.service import ListError
+from relance.models.event import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
+from relance.models.journey import JourneyState
+from relance.points.service import PointsError
 from relance.referrals.service import ReferralError
-from relance.scenarios import ScenarioError
-from relance.sns import SnsVerifier
-from relance.starter import Relance
+from relance.scenarios.loader import ScenarioError
+from relance.starter.facade import Relance
 from relance.starter.ingest import IngestError
 
 
@@ -133,7 +133,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     if settings.payload_keys:
         from relance.api.codec import preflight
         from relance.api.codec import router as codec_routes
-        from relance.codec import EncryptionCodec, parse_keys
+        from relance.core.codec import EncryptionCodec, parse_keys
 
         app.state.codec = EncryptionCodec(parse_keys(settings.payload_keys))
         app.state.codec_origins = {o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()}

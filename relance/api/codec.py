@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from relance.codec import CodecError, EncryptionCodec
+from relance.core.codec import CodecError, EncryptionCodec
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 preflight = APIRouter(prefix="/codec", include_in_schema=False)

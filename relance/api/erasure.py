@@ -1,4 +1,4 @@
-"""``DELETE /v1/contacts/{external_id}``: erase a contact (GDPR), see relance.erasure."""
+"""``DELETE /v1/contacts/{external_id}``: erase a contact (GDPR), see relance.contacts.erasure."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from relance.erasure import ErasureReport, UnknownContact
-from relance.starter import Relance
+from relance.contacts.erasure import ErasureReport, UnknownContact
+from relance.starter.facade import Relance
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 

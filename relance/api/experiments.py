@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Query, Request
 
-from relance.experiments import ExperimentReport, experiment_report
+from relance.reports.experiments import ExperimentReport, experiment_report
 
 router = APIRouter(prefix="/v1/experiments", tags=["experiments"])
 

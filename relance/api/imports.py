@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from relance.importer import ImportFileError, ImportOptions, SetupError, import_csv, prepare
-from relance.starter import Relance
+from relance.imports.errors import ImportFileError, SetupError
+from relance.imports.options import ImportOptions
+from relance.imports.run import import_csv, prepare
+from relance.starter.facade import Relance
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -73,7 +75,7 @@ async def import_contacts(
             prepared = prepare(body, options, digest=bool(settings.import_event))  # type: ignore[arg-type]
             committed = None
             if settings.import_event:
-                from relance.importer.entry import check_ready, entry_sender
+                from relance.imports.entry import check_ready, entry_sender
 
                 await check_ready(relance, settings.import_event)
                 assert prepared.sha256 is not None

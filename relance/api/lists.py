@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from relance import lists
-from relance.lists import ListIn, ListOut, MembersIn, MergeIn, Salesperson
+from relance.lists import service as lists
+from relance.lists.service import ListIn, ListOut, MembersIn, MergeIn, Salesperson
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 

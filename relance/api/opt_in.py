@@ -17,11 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from relance.consent import set_consents
-from relance.logs import mask_text
-from relance.models.journey_io import Channel, Purpose
-from relance.models.tables import Contact, DeliveryEvent
-from relance.tokens import OptInToken, TokenError, TokenExpired
+from relance.contacts.consent import set_consents
+from relance.core.logs import mask_text
+from relance.core.tokens import OptInToken, TokenError, TokenExpired
+from relance.models.journey import Channel, Purpose
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import DeliveryEvent
 
 router = APIRouter(include_in_schema=False)
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from relance import points
-from relance.models.tables import Contact
-from relance.points import Balance, EarnIn, ReserveIn
+from relance.models.tables.contact import Contact
+from relance.points import service as points
+from relance.points.service import Balance, EarnIn, ReserveIn
 
 router = APIRouter(prefix="/v1/points", tags=["points"])
 

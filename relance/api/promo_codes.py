@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from relance.rewards.promo_codes import BadCodes, LoadReport, PoolStats, PromoCodeError, load_pool, pool_stats
+from relance.promo_codes.service import BadCodes, LoadReport, PoolStats, PromoCodeError, load_pool, pool_stats
 
 router = APIRouter(prefix="/v1/promo-codes", tags=["promo codes"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from relance.models.referral_io import (
+from relance.models.referral import (
     InvitationsAnswer,
     InvitationsIn,
     ReferralAnswer,
@@ -14,7 +14,7 @@ from relance.models.referral_io import (
     ReferralState,
 )
 from relance.referrals.service import Referrals
-from relance.starter import Relance
+from relance.starter.facade import Relance
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from relance import lists
-from relance.lists import ListOut
+from relance.lists import service as lists
+from relance.lists.service import ListOut
 from relance.segments import service
 from relance.segments.builtins import builtin
 from relance.segments.load import SegmentError, parse

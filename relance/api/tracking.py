@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from relance.models.tables import DeliveryEvent
-from relance.tokens import TokenError, TrackingToken
-from relance.tracking import PIXEL
+from relance.core.tokens import TokenError, TrackingToken
+from relance.delivery.tracking import PIXEL
+from relance.models.tables.delivery import DeliveryEvent
 
 router = APIRouter(include_in_schema=False)
 _NO_CACHE = {"Cache-Control": "no-store, max-age=0"}

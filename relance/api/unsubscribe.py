@@ -14,10 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from relance.consent import unsubscribe
-from relance.logs import mask_text
-from relance.models.tables import Contact, DeliveryEvent
-from relance.tokens import TokenError
+from relance.contacts.consent import unsubscribe
+from relance.core.logs import mask_text
+from relance.core.tokens import TokenError
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import DeliveryEvent
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,21 +1,14 @@
-"""Alembic environment: the URL comes from the caller (relance.migrate) or RELANCE_DATABASE_URL."""
+"""Alembic environment: the URL comes from the caller (relance.core.migrate) or RELANCE_DATABASE_URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from relance.config import get_settings
-from relance.db import ensure_sqlite_dir, sync_url
-from relance.models import (  # noqa: F401 (their tables join the metadata)
-    broadcast_tables,
-    giftcard_tables,
-    points_tables,
-    promo_tables,
-    referral_tables,
-    segment_tables,
-)
-from relance.models.tables import Base
+from relance.core.db import ensure_sqlite_dir, sync_url
+from relance.core.settings import get_settings
+from relance.models.tables import broadcast as broadcast_tables  # noqa: F401 (their tables join the metadata)
+from relance.models.tables.base import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url()

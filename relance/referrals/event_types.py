@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter, ValidationError
 
-from relance.consent import PURCHASE_EVENT
-from relance.models.events import EventIn
-from relance.models.journey_io import Channel
-from relance.models.referral_io import RefereeIn
+from relance.contacts.consent import PURCHASE_EVENT
+from relance.models.event import EventIn
+from relance.models.journey import Channel
+from relance.models.referral import RefereeIn
 
 INVITATION_EVENT = "referral_sent"
 RETURN_EVENTS = frozenset({"order_returned", "order_cancelled"})

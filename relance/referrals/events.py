@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from relance.consent import PURCHASE_EVENT
-from relance.models.events import EventIn
-from relance.models.journey_io import Channel
-from relance.models.referral_io import ReferralOutcome
-from relance.models.tables import Contact
+from relance.contacts.consent import PURCHASE_EVENT
+from relance.models.event import EventIn
+from relance.models.journey import Channel
+from relance.models.referral import ReferralOutcome
+from relance.models.tables.contact import Contact
 from relance.referrals.event_types import INVITATION_EVENT, REFEREES, RETURN_EVENTS
 from relance.referrals.service import ReferralError, Referrals
 

@@ -8,9 +8,10 @@ import phonenumbers
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.consent import PURCHASE_EVENT
-from relance.models.referral_tables import Referral
-from relance.models.tables import Contact, Event
+from relance.contacts.consent import PURCHASE_EVENT
+from relance.models.tables.contact import Contact
+from relance.models.tables.event import Event
+from relance.models.tables.referral import Referral
 
 ACTIVE = ("invited", "reconciled", "validated", "rewarded")
 

@@ -13,10 +13,10 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from relance.config import Settings
-from relance.models.events import ContactIn
-from relance.models.journey_io import Channel
-from relance.models.referral_io import (
+from relance.core.settings import Settings
+from relance.models.event import ContactIn
+from relance.models.journey import Channel
+from relance.models.referral import (
     Cancellation,
     Conversion,
     InvitationsAnswer,
@@ -29,8 +29,8 @@ from relance.models.referral_io import (
     ThanksInput,
     ThankYouMode,
 )
-from relance.models.referral_tables import Referral, SponsorCode
-from relance.models.tables import Contact
+from relance.models.tables.contact import Contact
+from relance.models.tables.referral import Referral, SponsorCode
 from relance.referrals.guards import customer_before, normal_email, normal_phone, refusal
 from relance.starter.ingest import upsert_contact
 from relance.workflows.referral import ReferralWorkflow

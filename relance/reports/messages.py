@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Row, Subquery, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.consent import PURCHASE_EVENT
-from relance.models.tables import Delivery, DeliveryEvent, Event
+from relance.contacts.consent import PURCHASE_EVENT
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.models.tables.event import Event
 from relance.reports.sql import plus_seconds, utc_month
 from relance.segments import jsonsql
 

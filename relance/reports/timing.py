@@ -22,12 +22,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Integer, and_, case, distinct, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.models.tables import Delivery
+from relance.models.tables.delivery import Delivery
 from relance.reports.messages import DEFAULT_WINDOW, SENT, attributed, credited
 from relance.reports.sql import plus_seconds
 
 if TYPE_CHECKING:
-    from relance.models.scenario import Scenario
+    from relance.scenarios.model import Scenario
 
 __all__ = [
     "BUCKETS",

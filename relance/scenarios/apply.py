@@ -3,7 +3,7 @@
 The directory keeps its inode (it is often bind-mounted into containers, where a swapped directory
 would go unseen): files are staged in a hidden folder inside it, then renamed into place one by one.
 A generation counter in ``.relance-generation`` is odd while files are being renamed; the registry
-(relance.starter.registry) keeps serving the set it has while the counter is odd, and only keeps a
+(relance.scenarios.registry) keeps serving the set it has while the counter is odd, and only keeps a
 set read between two identical even readings.
 """
 

@@ -10,12 +10,13 @@
 
 from __future__ import annotations
 
-from relance.models.journey_io import Purpose
+from relance.models.journey import Purpose
 from relance.scenarios.loader import Loc, Problem, ScenarioSet, field_name
 
 
 def campaign_problems(scenarios: ScenarioSet, required_criteria: list[str]) -> list[Problem]:
-    from relance.segments import SegmentError, resolve  # only when applying
+    from relance.segments.audience import resolve  # only when applying
+    from relance.segments.load import SegmentError
 
     problems: list[Problem] = []
     for scenario in scenarios:

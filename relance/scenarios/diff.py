@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from relance.models.scenario import Delay, Journey, Message, Scenario
 from relance.scenarios.loader import ScenarioSet
+from relance.scenarios.model import Delay, Journey, Message, Scenario
 from relance.scenarios.timing import Timing, compact, span, timings, trigger_label
 
 ChangeKind = Literal["added", "removed", "changed", "moved"]

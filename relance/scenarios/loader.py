@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from relance.models.scenario import Delay, Journey, Message, Scenario, Trigger
+from relance.scenarios.model import Delay, Journey, Message, Scenario, Trigger
 
 Loc = tuple[str | int, ...]
 Severity = Literal["error", "warning"]

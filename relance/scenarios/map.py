@@ -13,9 +13,9 @@ from rich.console import Group
 from rich.text import Text
 from rich.tree import Tree
 
-from relance.models.journey_io import Channel
-from relance.models.scenario import Journey, Message, Scenario
+from relance.models.journey import Channel
 from relance.scenarios.loader import Loc, ScenarioSet
+from relance.scenarios.model import Journey, Message, Scenario
 from relance.scenarios.timing import (
     DAY,
     Timing,
@@ -26,7 +26,7 @@ from relance.scenarios.timing import (
     trigger_key,
     trigger_label,
 )
-from relance.templates import TemplateStore, parts_for
+from relance.templates.engine import TemplateStore, parts_for
 
 FlagKind = Literal["no_message", "disabled", "template", "same_day", "duplicate"]
 _ORDER: tuple[FlagKind, ...] = ("no_message", "disabled", "template", "same_day", "duplicate")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from relance.models.journey_io import Anchor
-from relance.models.scenario import Journey, Trigger
+from relance.models.journey import Anchor
+from relance.scenarios.model import Journey, Trigger
 
 DAY = timedelta(days=1)
 _UNITS = ((DAY, "day"), (timedelta(hours=1), "hour"), (timedelta(minutes=1), "minute"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from relance.consent import PURCHASE_EVENT
-from relance.models.journey_io import Anchor, Channel, Purpose
-from relance.models.scenario import Journey, Message
+from relance.contacts.consent import PURCHASE_EVENT
+from relance.models.journey import Anchor, Channel, Purpose
 from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
-from relance.sms_length import SmsLength, sms_length
-from relance.templates import TemplateError, TemplateProblem, TemplateStore, sample_context
+from relance.scenarios.model import Journey, Message
+from relance.templates.engine import TemplateError, TemplateProblem, TemplateStore, sample_context
+from relance.templates.sms_length import SmsLength, sms_length
 
 
 def validate_directory(scenarios_dir: Path, templates_dir: Path) -> list[Problem]:

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
-from relance.models.tables import Contact, ContactList, Event, ListMember
+from relance.models.tables.contact import Contact
+from relance.models.tables.event import Event
+from relance.models.tables.list import ContactList, ListMember
 from relance.segments import jsonsql
 from relance.segments.duplicates import duplicate_ids
 from relance.segments.model import (

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Subquery, func, literal, or_, select
 
-from relance.models.tables import Contact
+from relance.models.tables.contact import Contact
 
 __all__ = ["ACCENTS", "SEPARATORS", "duplicate_ids", "normalise_name"]
 

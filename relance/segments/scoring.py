@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from sqlalchemy import Integer, Subquery, case, false, func, literal, select, union_all
 from sqlalchemy.sql import Select
 
-from relance.models.tables import Contact, Delivery, DeliveryEvent, Event
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery, DeliveryEvent
+from relance.models.tables.event import Event
 
 __all__ = ["DEFAULT_POINTS", "POINTS_ENV", "default_points", "scores"]
 

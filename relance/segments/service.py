@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance import lists
-from relance.lists import ListIn
-from relance.models.tables import Contact, ContactList, ListMember
+from relance.lists import service as lists
+from relance.lists.service import ListIn
+from relance.models.tables.contact import Contact
+from relance.models.tables.list import ContactList, ListMember
 from relance.segments.compile import contact_ids
 from relance.segments.load import SegmentError, SegmentProblem
 from relance.segments.model import Segment

@@ -7,14 +7,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
-from relance.config import Settings
+from relance.core.settings import Settings
 
 
 def temporal_data_converter(settings: Settings) -> DataConverter:
-    """Pydantic payloads, sealed when ``RELANCE_PAYLOAD_KEYS`` is set (see relance.codec)."""
+    """Pydantic payloads, sealed when ``RELANCE_PAYLOAD_KEYS`` is set (see relance.core.codec)."""
     if not settings.payload_keys:
         return pydantic_data_converter
-    from relance.codec import data_converter, parse_keys
+    from relance.core.codec import data_converter, parse_keys
 
     return data_converter(pydantic_data_converter, parse_keys(settings.payload_keys))
 

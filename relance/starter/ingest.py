@@ -24,14 +24,16 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from relance.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
-from relance.due_dates import DateError, due_times
-from relance.models.events import ContactIn, EventAccepted, EventIn, JourneyStarted
-from relance.models.journey_io import DomainEvent, JourneyInput, TriggerEvent
-from relance.models.scenario import STATUS_EVENT, Journey, Scenario, Threshold
-from relance.models.tables import Contact, Event, JourneyRun
+from relance.contacts.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
+from relance.models.event import ContactIn, EventAccepted, EventIn, JourneyStarted
+from relance.models.journey import DomainEvent, JourneyInput, TriggerEvent
+from relance.models.tables.contact import Contact
+from relance.models.tables.event import Event
+from relance.models.tables.journey import JourneyRun
 from relance.referrals.event_types import REFERRAL_EVENTS, ReferralEventError, check
-from relance.scenarios import ScenarioSet
+from relance.scenarios.due_dates import DateError, due_times
+from relance.scenarios.loader import ScenarioSet
+from relance.scenarios.model import STATUS_EVENT, Journey, Scenario, Threshold
 from relance.segments.compile import AUDIENCE_EVENTS
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
@@ -452,7 +454,7 @@ def record_purchase(contact: Contact, at: datetime) -> None:
         contact.last_purchase_at = at
 
 
-ERASED_PREFIX = "erased:"  # the tombstone of an erased contact's external id (relance.erasure)
+ERASED_PREFIX = "erased:"  # the tombstone of an erased contact's external id (relance.contacts.erasure)
 
 
 def _refuse_erased(contact: Contact) -> None:
@@ -567,7 +569,9 @@ def calendar_period(local: datetime, per: str) -> tuple[datetime, datetime, str]
 
 
 async def _in_segment(session: AsyncSession, spec: object, contact: Contact, at: datetime) -> bool:
-    from relance.segments import audience  # the segment compiler is loaded only when a journey uses one
+    from relance.segments.audience import (
+        audience,  # the segment compiler is loaded only when a journey uses one
+    )
 
     found = await session.scalar(
         select(Contact.id).where(Contact.id == contact.id, Contact.id.in_(audience(spec, at)))  # type: ignore[arg-type]

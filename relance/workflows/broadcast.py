@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.broadcast_io import (
+    from relance.models.broadcast import (
         BatchRequest,
         BatchResult,
         BroadcastInput,

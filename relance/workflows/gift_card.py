@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.giftcard_io import (
+    from relance.models.gift_card import (
         CardRecord,
         ExpireRequest,
         GiftCardInput,
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         IssueRequest,
         UseRequest,
     )
-    from relance.models.journey_io import Purpose
+    from relance.models.journey import Purpose
     from relance.workflows.journey import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY
     from relance.workflows.messages import send_message
     from relance.workflows.search_attributes import GIFT_CARD_ID, STEP

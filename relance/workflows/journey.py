@@ -16,7 +16,7 @@ from temporalio.common import RetryPolicy
 # Passed through: the sandbox would otherwise rebuild these pydantic classes for
 # every journey (milliseconds of CPU each); they hold no state.
 with workflow.unsafe.imports_passed_through():
-    from relance.models.journey_io import (
+    from relance.models.journey import (
         Anchor,
         CancelRequest,
         DeliveryRequest,

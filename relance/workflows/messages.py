@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.journey_io import (
+    from relance.models.journey import (
         Anchor,
         Channel,
         DeliveryRequest,

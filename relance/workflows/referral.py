@@ -22,10 +22,10 @@ from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.giftcard_io import GiftCardInput
-    from relance.models.journey_io import Channel, Purpose
-    from relance.models.promo_io import PromoCodeRequest, PromoCodeResult
-    from relance.models.referral_io import (
+    from relance.models.gift_card import GiftCardInput
+    from relance.models.journey import Channel, Purpose
+    from relance.models.promo_code import PromoCodeRequest, PromoCodeResult
+    from relance.models.referral import (
         Cancellation,
         CardBalance,
         CardQuery,

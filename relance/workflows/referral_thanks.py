@@ -12,8 +12,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.journey_io import Purpose
-    from relance.models.referral_io import ThanksInput, ThankYouMode
+    from relance.models.journey import Purpose
+    from relance.models.referral import ThanksInput, ThankYouMode
     from relance.workflows.messages import send_message
     from relance.workflows.referral import REFERRAL_SCENARIO
 

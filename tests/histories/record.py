@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHistory
 
-from relance.migrate import upgrade
-from relance.simulate import time_skipping, time_skipping_environment
+from relance.core.migrate import upgrade
+from relance.simulation.run import time_skipping, time_skipping_environment
 from tests.conftest import running_stack
 
 HERE = Path(__file__).parent
@@ -111,9 +111,9 @@ async def record_soft_bounce() -> None:
     """A message soft-bounced three times: two resends 12 and 24 hours after the first send."""
     from sqlalchemy import select
 
-    from relance.models.journey_io import SoftBounce, SoftBounceInput
-    from relance.models.tables import Delivery
-    from relance.workflows.soft_bounce import SoftBounceWorkflow
+    from relance.models.journey import SoftBounce, SoftBounceInput
+    from relance.models.tables.delivery import Delivery
+    from relance.workflows.bounce import SoftBounceWorkflow
 
     async with time_skipping_environment() as env:
         with tempfile.TemporaryDirectory() as tmp:
@@ -159,8 +159,8 @@ async def record_soft_bounce() -> None:
 
 async def record_broadcast() -> None:
     """A bulk send rescheduled once during its safety delay, then sent to a small list."""
-    from relance.broadcasts import Broadcasts
-    from relance.models.broadcast_io import BroadcastIn
+    from relance.broadcasts.service import Broadcasts
+    from relance.models.broadcast import BroadcastIn
     from relance.workflows.broadcast import BroadcastWorkflow
     from tests.conftest import api_client
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -33,13 +33,13 @@ def upgrade() -> None:
         sa.Column("attributes", sa.JSON(), nullable=False),
         sa.Column(
             "created_at",
-            relance.models.tables.UTCDateTime(timezone=True),
+            relance.models.tables.base.UTCDateTime(timezone=True),
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            relance.models.tables.UTCDateTime(timezone=True),
+            relance.models.tables.base.UTCDateTime(timezone=True),
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("contact_external_id", sa.String(length=200), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("recipient", sa.String(length=320), nullable=True),
         sa.Column("subject", sa.Text(), nullable=True),
         sa.Column("provider", sa.String(length=32), nullable=True),
@@ -70,13 +70,13 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column(
             "created_at",
-            relance.models.tables.UTCDateTime(timezone=True),
+            relance.models.tables.base.UTCDateTime(timezone=True),
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            relance.models.tables.UTCDateTime(timezone=True),
+            relance.models.tables.base.UTCDateTime(timezone=True),
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
@@ -96,10 +96,10 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=True),
         sa.Column("type", sa.String(length=64), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column(
             "received_at",
-            relance.models.tables.UTCDateTime(timezone=True),
+            relance.models.tables.base.UTCDateTime(timezone=True),
             server_default=sa.text("(CURRENT_TIMESTAMP)"),
             nullable=False,
         ),
@@ -125,8 +125,8 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Integer(), nullable=False),
         sa.Column("trigger_event_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("started_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("end_reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["contact_id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=16), nullable=False),
         sa.Column("granted", sa.Boolean(), nullable=False),
         sa.Column("source", sa.String(length=32), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],
@@ -39,10 +39,10 @@ def upgrade() -> None:
             sa.Column("email_status", sa.String(length=16), server_default="ok", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("last_purchase_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("last_purchase_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
-            sa.Column("unsubscribed_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("unsubscribed_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True)
         )
 
     # ### end Alembic commands ###

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("delivery_key", sa.String(length=500), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("url", sa.Text(), nullable=True),
-        sa.Column("at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("delivery_events", schema=None) as batch_op:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -27,11 +27,11 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.Integer(), nullable=False),
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("rank", sa.Integer(), nullable=False),
-        sa.Column("at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],

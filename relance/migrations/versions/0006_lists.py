@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -26,9 +26,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("salesperson_name", sa.String(length=200), nullable=True),
         sa.Column("salesperson_email", sa.String(length=320), nullable=True),
-        sa.Column("archived_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("archived_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -36,7 +36,7 @@ def upgrade() -> None:
         "list_members",
         sa.Column("list_id", sa.Integer(), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("added_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],

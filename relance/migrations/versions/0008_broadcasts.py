@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -29,9 +29,9 @@ def upgrade() -> None:
         sa.Column("template", sa.String(length=200), nullable=False),
         sa.Column("priority", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("send_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("send_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("report", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("retry_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("retry_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("deferrals", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["broadcast_id"],

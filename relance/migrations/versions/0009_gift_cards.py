@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -32,9 +32,9 @@ def upgrade() -> None:
         sa.Column("amount_cents", sa.Integer(), nullable=False),
         sa.Column("balance_cents", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("issued_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -30,8 +30,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("order_id", sa.String(length=200), nullable=True),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["referee_id"],
             ["contacts.id"],

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -28,8 +28,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("assigned_key", sa.String(length=200), nullable=True),
         sa.Column("contact_id", sa.Integer(), nullable=True),
-        sa.Column("assigned_at", relance.models.tables.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("status IN ('available', 'assigned')", name="ck_promo_codes_status"),
         sa.ForeignKeyConstraint(
             ["contact_id"],

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import relance.models.tables
+import relance.models.tables.base
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -22,7 +22,7 @@ def upgrade() -> None:
         "sponsor_codes",
         sa.Column("code", sa.String(length=32), nullable=False),
         sa.Column("contact_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", relance.models.tables.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", relance.models.tables.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["contact_id"], ["contacts.id"]),
         sa.PrimaryKeyConstraint("code"),
         sa.UniqueConstraint("contact_id"),

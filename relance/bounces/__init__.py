@@ -1,0 +1,1 @@
+"""Bounces and complaints mailbox providers report after a send."""

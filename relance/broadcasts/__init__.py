@@ -1,0 +1,1 @@
+"""Bulk sends to a list or a segment: scheduling, reschedule, cancel, test sends."""

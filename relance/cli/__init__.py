@@ -1,0 +1,1 @@
+"""The ``relance`` command: the root Typer app and one sub-app per capability."""

@@ -1,0 +1,320 @@
+"""The ``relance`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context
+
+    from relance.reports.experiments import ExperimentReport
+
+_DEFERRED: dict[str, str] = {}  # command name -> "module:attribute" of its sub-app
+
+
+class _Group(TyperGroup):
+    """The root group: it imports a deferred sub-app only when its command runs, or for ``--help``.
+
+    Importing every sub-app's module (SQLAlchemy, pydantic models, the segments compiler…) took
+    seconds on each ``relance …``; this way a command pays only for what it uses.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._imported: set[str] = set()
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        target = _DEFERRED.get(cmd_name)
+        if target is not None and cmd_name not in self._imported:
+            module, _, attribute = target.partition(":")
+            sub_app = getattr(importlib.import_module(module), attribute)
+            # Built as add_typer would have, with the root's settings.
+            holder = typer.Typer(
+                add_completion=False,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
+            )
+            holder.add_typer(sub_app, name=cmd_name)
+            group = typer.main.get_command(holder)
+            assert isinstance(group, TyperGroup)
+            self.commands[cmd_name] = group.commands[cmd_name]
+            self._imported.add(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(
+    help="relance: customer journeys (referrals, reminders, rewards) on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    cls=_Group,
+)
+
+
+def add_deferred_typer(name: str, target: str) -> None:
+    """``app.add_typer`` for the sub-app at ``target`` ("module:attribute"), imported only when used.
+
+    Prefer it to ``app.add_typer``: a sub-app imported here is imported by every ``relance …``.
+    """
+    _DEFERRED[name] = target
+    app.add_typer(typer.Typer(), name=name)  # a stand-in: keeps the command's place and name
+
+
+add_deferred_typer("scenarios", "relance.cli.scenarios:scenarios_app")
+add_deferred_typer("templates", "relance.cli.templates:templates_app")
+add_deferred_typer("lists", "relance.cli.lists:lists_app")
+add_deferred_typer("contacts", "relance.cli.contacts:contacts_app")
+add_deferred_typer("segments", "relance.cli.segments:segments_app")
+add_deferred_typer("sends", "relance.cli.broadcasts:sends_app")
+add_deferred_typer("referrals", "relance.cli.referrals:referrals_app")
+add_deferred_typer("promo-codes", "relance.cli.promo_codes:promo_codes_app")
+add_deferred_typer("reports", "relance.cli.reports:reports_app")
+db_app = typer.Typer(help="The application database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+journeys_app = typer.Typer(help="Inspect and cancel running journeys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys that encrypt Temporal payloads (RELANCE_PAYLOAD_KEYS).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(key_id: Annotated[str, typer.Argument(help="A name for the key, e.g. 2026-11.")] = "k1") -> None:
+    """Print a fresh AES-256 key as id:base64. Put it first in RELANCE_PAYLOAD_KEYS to rotate."""
+    from relance.core.codec import CodecError, new_key
+
+    try:
+        print(new_key(key_id))
+    except CodecError as error:
+        err.print(f"[red]error[/red]: {error}")
+        raise typer.Exit(2) from None
+
+
+app.add_typer(journeys_app, name="journeys")
+
+err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
+
+
+def _logging(default_format: str = "json") -> None:
+    from relance.core.logs import configure_logging
+    from relance.core.settings import get_settings
+
+    settings = get_settings()
+    fmt = settings.log_format if "RELANCE_LOG_FORMAT" in __import__("os").environ else default_format
+    configure_logging(settings.log_level, fmt)
+
+
+@app.command()
+def dev(
+    demo: Annotated[
+        bool, typer.Option(help="Load examples/demo and fire a few purchases with short delays.")
+    ] = False,
+) -> None:
+    """Run the embedded stack: Temporal dev server + UI, SQLite, worker and HTTP API."""
+    from relance.core.settings import get_settings
+    from relance.devstack.stack import run_dev
+
+    _logging("console")
+    asyncio.run(run_dev(get_settings(), demo=demo))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against RELANCE_TEMPORAL_ADDRESS (production)."""
+    from relance.channels.router import build_channel
+    from relance.core.db import create_engine, session_factory
+    from relance.core.settings import get_settings
+    from relance.starter.client import connect_temporal
+    from relance.worker import build_worker
+
+    _logging()
+    settings = get_settings()
+
+    async def main() -> None:
+        client = await connect_temporal(settings)
+        engine = create_engine(settings.resolved_database_url())
+        try:
+            await build_worker(client, settings, session_factory(engine), build_channel(settings)).run()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (production)."""
+    import uvicorn
+
+    from relance.api.app import create_app
+    from relance.core.settings import get_settings
+
+    _logging()
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations to RELANCE_DATABASE_URL."""
+    from sqlalchemy.engine import make_url
+
+    from relance.core.migrate import upgrade
+    from relance.core.settings import get_settings
+
+    url = get_settings().resolved_database_url()
+    upgrade(url, revision)
+    shown = make_url(url).render_as_string(hide_password=True)  # logs must not carry the password
+    err.print(f"database at {revision}: {shown}")
+
+
+@app.command()
+def simulate(
+    scenarios: Annotated[Path, typer.Option(help="Directory of scenario YAML files.")],
+    events: Annotated[Path, typer.Option(help="JSON lines: one POST /v1/events body per line.")],
+    contacts: Annotated[Path | None, typer.Option(help="CSV of contacts (external_id, email, …).")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Templates directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Run scenarios on Temporal's time-skipping server and print the timeline of messages."""
+    from rich.table import Table
+
+    from relance.core.logs import configure_logging
+    from relance.core.settings import get_settings
+    from relance.scenarios.loader import ScenarioError, load_scenarios
+    from relance.simulation.run import InputError, Simulation, read_contacts, read_events, timeline_json_lines
+
+    configure_logging("warning", "json")
+    for path in (scenarios, events, contacts, templates):
+        if path is not None and not path.exists():
+            err.print(f"{path}: no such file or directory")
+            raise typer.Exit(2)
+    try:
+        scenario_set = load_scenarios(scenarios)
+        simulation = Simulation(
+            scenarios=scenario_set,
+            templates_dir=templates or get_settings().templates_dir,
+            events=read_events(events),
+            contacts=read_contacts(contacts) if contacts else [],
+        )
+        entries = asyncio.run(simulation.run())
+    except ScenarioError as error:
+        err.print(str(error), markup=False)
+        raise typer.Exit(1) from None
+    except InputError as error:
+        err.print("\n".join(error.problems), markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(timeline_json_lines(entries))
+        return
+    table = Table("at", "contact", "scenario/journey", "message", "channel", "status", "reason")
+    for e in entries:
+        table.add_row(
+            e.at,
+            e.contact,
+            f"{e.scenario}/{e.journey}",
+            e.message,
+            e.channel,
+            e.status,
+            e.reason or "",
+        )
+    Console().print(table)
+
+
+@journeys_app.command("show")
+def journeys_show(workflow_id: str) -> None:
+    """Print a journey's state (current step, next send, steps done) as JSON."""
+
+    async def main() -> None:
+        from relance.starter.facade import Relance
+
+        async with Relance.from_settings() as relance:
+            state = await relance.journey_state(workflow_id)
+            print(json.dumps(state.model_dump(mode="json"), indent=2))
+
+    asyncio.run(main())
+
+
+@journeys_app.command("cancel")
+def journeys_cancel(
+    workflow_id: str, reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")]
+) -> None:
+    """Cancel a running journey; its remaining messages are recorded as skipped."""
+
+    async def main() -> None:
+        from relance.starter.facade import Relance
+
+        async with Relance.from_settings() as relance:
+            await relance.cancel_journey(workflow_id, reason)
+            err.print(f"cancel sent to {workflow_id}")
+
+    asyncio.run(main())
+
+
+experiments_app = typer.Typer(help="A/B variants and holdout groups of messages.", no_args_is_help=True)
+app.add_typer(experiments_app, name="experiments")
+
+
+@experiments_app.command("show")
+def experiments_show(
+    scenario: str,
+    journey: str,
+    message: str,
+    window_days: Annotated[int, typer.Option(help="A purchase this many days after counts.", min=1)] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Each group of a message's test: contacts, sends, clicks, conversions, lift and p-value."""
+    from datetime import timedelta
+
+    from relance.core.db import create_engine, session_factory
+    from relance.core.settings import get_settings
+    from relance.reports.experiments import experiment_report
+
+    async def main() -> ExperimentReport:
+        engine = create_engine(get_settings().resolved_database_url())
+        try:
+            async with session_factory(engine)() as session:
+                return await experiment_report(
+                    session, scenario, journey, message, timedelta(days=window_days)
+                )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(main())
+    if not report.groups:
+        err.print(
+            f"no A/B group recorded for {scenario}/{journey}/{message}: does it have variants or a holdout?"
+        )
+        raise typer.Exit(1)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"{scenario}/{journey}/{message}: control '{report.control}', {window_days}-day window"
+    )
+    for column in ("group", "contacts", "sent", "clicked", "converted", "rate", "lift", "p-value", ""):
+        table.add_column(column, justify="left" if column in ("group", "") else "right")
+    for g in report.groups:
+        table.add_row(
+            g.group, str(g.contacts), str(g.sent), str(g.clicked), str(g.converted),
+            "–" if g.conversion_rate is None else f"{g.conversion_rate:.1%}",
+            "–" if g.lift is None else f"{g.lift:+.1%}",
+            "–" if g.p_value is None else f"{g.p_value:.3f}",
+            "significant" if g.significant else "",
+        )  # fmt: skip
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

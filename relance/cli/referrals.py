@@ -1,0 +1,57 @@
+"""``relance referrals``: operators follow and decide referrals (same rules as ``/v1/referrals``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from relance.referrals.service import Referrals
+
+referrals_app = typer.Typer(
+    help="Referrals: where one stands, reject one, a sponsor's code.", no_args_is_help=True
+)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
+    from relance.referrals.service import ReferralError
+
+    async def main() -> Any:
+        from relance.starter.facade import Relance
+
+        async with Relance.from_settings() as relance:
+            return await work(relance.referrals)
+
+    try:
+        return asyncio.run(main())
+    except ReferralError as error:
+        err.print(f"[red]error[/red]: {error.field}: {error.message}")
+        raise typer.Exit(1) from None
+
+
+@referrals_app.command("show")
+def show(referral_id: str) -> None:
+    """A referral's status, order and the messages sent, as JSON."""
+    state = _run(lambda r: r.state(referral_id))
+    print(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+@referrals_app.command("reject")
+def reject(
+    referral_id: str, reason: Annotated[str, typer.Option(help="Why; the sponsor is told it failed.")]
+) -> None:
+    """Reject (abandon) a referral before it is validated; the sponsor is invited to refer again."""
+    state = _run(lambda r: r.reject(referral_id, reason))
+    print(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+@referrals_app.command("code")
+def code(sponsor: Annotated[str, typer.Argument(help="The sponsor's external id.")]) -> None:
+    """The sponsor's referral code (made on first use): a purchase with it reconciles their referral."""
+    print(_run(lambda r: r.code_for(sponsor)))

@@ -1,0 +1,1 @@
+"""Contacts: upsert, identity, consents, purchases and erasure."""

@@ -1,0 +1,1 @@
+"""The send policy every sender goes through: decide, render, ledger, channel."""

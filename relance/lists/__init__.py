@@ -1,0 +1,1 @@
+"""Static contact lists and their salesperson."""

@@ -1,0 +1,1 @@
+"""Application tables (SQLAlchemy 2, typed), one module per capability."""

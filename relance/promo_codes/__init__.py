@@ -1,0 +1,1 @@
+"""Promo codes given as rewards: pools and generated codes."""

@@ -1,0 +1,1 @@
+"""Message templates: Jinja2 in a sandbox, SMS length."""
