@@ -16,7 +16,8 @@ from relance.models.journey import JourneyState
 from relance.models.tables.delivery import Delivery
 from relance.models.tables.journey import JourneyRun
 from relance.simulation.run import time_skipping
-from relance.starter.ingest import ref_of, workflow_id
+from relance.workflows.ids import journey as workflow_id
+from relance.workflows.ids import ref_of
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import EXAMPLES, Stack, purchase, running_stack
 

@@ -35,6 +35,7 @@ from relance.models.journey import (
 from relance.models.tables.broadcast import Broadcast, BroadcastRecipient
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
+from relance.workflows import ids
 
 log = structlog.get_logger("relance.broadcast")
 CONCURRENCY = 20  # sends in flight within a batch, under the pace
@@ -219,7 +220,7 @@ class BroadcastActivities:
         channel = recipient.channel
         return DeliveryRequest(
             idempotency_key=f"broadcast:{broadcast.id}:{external_id}:{channel}",
-            workflow_id=f"broadcast:{broadcast.id}",
+            workflow_id=ids.broadcast(broadcast.id),
             scenario=BULK_SEND,
             journey=broadcast.id,
             version="",

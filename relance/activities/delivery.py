@@ -60,8 +60,8 @@ from relance.models.tables.event import Event
 from relance.models.tables.journey import JourneyRun
 from relance.reports.experiments import HOLDOUT, template_of, variant_of
 from relance.scenarios.loader import ScenarioError, ScenarioSet
-from relance.starter.ingest import ref_of
 from relance.templates.engine import TemplateError, TemplateStore
+from relance.workflows import ids
 
 log = structlog.get_logger("relance.delivery")
 BULK_SEND = "broadcast"  # the ledger's scenario name for messages of bulk sends
@@ -407,7 +407,7 @@ class DeliveryActivities:
                 trigger=TriggerEvent(
                     event_id=event.id,
                     type=event.type,
-                    ref=ref_of(run.workflow_id),
+                    ref=ids.ref_of(run.workflow_id),
                     occurred_at=event.occurred_at,
                     properties=dict(event.properties or {}),
                 ),

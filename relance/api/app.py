@@ -33,16 +33,12 @@ from relance.api.segments import router as segment_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.bounces.sns import SnsVerifier
-from relance.broadcasts.service import BroadcastError
+from relance.core.errors import Refused
 from relance.core.settings import Settings, get_settings
-from relance.lists.service import ListError
 from relance.models.event import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey import JourneyState
-from relance.points.service import PointsError
-from relance.referrals.service import ReferralError
 from relance.scenarios.loader import ScenarioError
 from relance.starter.facade import Relance
-from relance.starter.ingest import IngestError
 
 
 class ErrorDetail(BaseModel):
@@ -161,27 +157,10 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             details.append(ErrorDetail(field=_field(err["loc"]), message=message))
         return _error(422, "the request does not match the expected payload", details)
 
-    @app.exception_handler(PointsError)
-    async def points_refused(_: Request, exc: PointsError) -> JSONResponse:
-        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
-
-    @app.exception_handler(ReferralError)
-    async def referral_refused(_: Request, exc: ReferralError) -> JSONResponse:
-        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
-
-    @app.exception_handler(BroadcastError)
-    async def send_refused(_: Request, exc: BroadcastError) -> JSONResponse:
-        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
-
-    @app.exception_handler(ListError)
-    async def list_refused(_: Request, exc: ListError) -> JSONResponse:
-        return _error(exc.status, exc.message, [ErrorDetail(field=exc.field, message=exc.message)])
-
-    @app.exception_handler(IngestError)
-    async def refused(_: Request, exc: IngestError) -> JSONResponse:
-        return _error(
-            422, "the event cannot be accepted", [ErrorDetail(field=exc.field, message=exc.message)]
-        )
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        detail = [ErrorDetail(field=exc.field, message=exc.message)]
+        return _error(exc.status, exc.title or exc.message, detail)
 
     @app.exception_handler(RPCError)
     async def temporal_unavailable(_: Request, exc: RPCError) -> JSONResponse:

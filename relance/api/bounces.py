@@ -17,6 +17,7 @@ from relance.bounces import service as bounces
 from relance.bounces.sns import SnsError, SnsVerifier, parse
 from relance.models.journey import SoftBounce, SoftBounceInput
 from relance.starter.facade import Relance
+from relance.workflows import ids
 from relance.workflows.bounce import SoftBounceWorkflow
 
 log = structlog.get_logger("relance.webhooks")
@@ -78,7 +79,7 @@ async def _try_again(relance: Relance, recorded: bounces.Recorded, feedback: bou
         await relance.client.start_workflow(
             SoftBounceWorkflow.run,
             SoftBounceInput(delivery_key=planned, first_sent_at=recorded.first_sent_at),
-            id=f"soft-bounce:{planned}",
+            id=ids.soft_bounce(planned),
             task_queue=relance.settings.task_queue,
             start_signal="bounced",
             start_signal_args=[SoftBounce(delivery_key=recorded.delivery_key, at=feedback.at)],

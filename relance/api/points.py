@@ -53,5 +53,5 @@ async def show(contact: str, request: Request) -> Balance:
     async with _sessions(request)() as session:
         row = await session.scalar(select(Contact).where(Contact.external_id == contact))
         if row is None:
-            raise points.PointsError("contact", f"no contact '{contact}'", 404)
+            raise points.Refused("contact", f"no contact '{contact}'", 404)
         return Balance(contact=contact, balance=await points.balance_of(session, row.id))

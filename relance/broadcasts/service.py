@@ -21,25 +21,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from relance.channels.base import OutgoingMessage
 from relance.channels.router import build_channel
+from relance.core.errors import Refused
 from relance.core.settings import Settings
 from relance.models.broadcast import BroadcastIn, BroadcastInput, BroadcastState, ChannelMode, Reschedule
 from relance.models.journey import Channel, Purpose
 from relance.models.tables.broadcast import Broadcast
 from relance.models.tables.list import ContactList
 from relance.templates.engine import TemplateError, TemplateStore, sample_context
+from relance.workflows import ids
 from relance.workflows.broadcast import BroadcastWorkflow
 
-
-class BroadcastError(ValueError):
-    """A send that cannot be done as asked; the message says what to change."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
-
-
-def workflow_id(broadcast_id: str) -> str:
-    return f"broadcast:{broadcast_id}"
+workflow_id = ids.broadcast
 
 
 def _channels(mode: ChannelMode) -> list[Channel]:
@@ -61,9 +53,9 @@ class Broadcasts:
         now = now or datetime.now(UTC)
         send_at = data.at or now + timedelta(seconds=self.settings.broadcast_safety_delay_seconds)
         if send_at.tzinfo is None:
-            raise BroadcastError("at", "give a time zone, e.g. 2026-12-01T09:00:00+01:00")
+            raise Refused("at", "give a time zone, e.g. 2026-12-01T09:00:00+01:00")
         if data.at is not None and data.at <= now:
-            raise BroadcastError("at", f"{data.at.isoformat()} is in the past: pick a later time")
+            raise Refused("at", f"{data.at.isoformat()} is in the past: pick a later time")
         self._check_templates(data)
         broadcast_id = f"b{int(now.timestamp())}{secrets.token_hex(3)}"
         async with self.sessions() as session, session.begin():
@@ -103,7 +95,7 @@ class Broadcasts:
                 p for p in self.templates.check(data.template, channel.value) if p.severity == "error"
             ]
             if problems:
-                raise BroadcastError("template", f"{channel.value}: {problems[0]}")
+                raise Refused("template", f"{channel.value}: {problems[0]}")
 
     async def _check_audience(self, session: AsyncSession, data: BroadcastIn) -> None:
         audience = data.audience
@@ -111,16 +103,16 @@ class Broadcasts:
         if name is not None:
             row = await session.scalar(select(ContactList).where(ContactList.name == name))
             if row is None:
-                raise BroadcastError("audience.list", f"no list named '{name}'")
+                raise Refused("audience.list", f"no list named '{name}'")
             if row.archived_at is not None:
-                raise BroadcastError("audience.list", f"list '{name}' is archived: reactivate it first")
+                raise Refused("audience.list", f"list '{name}' is archived: reactivate it first")
             return
         from relance import segments
         from relance.segments.builtins import BUILTINS, is_builtin
 
         if audience.builtin is not None and not is_builtin(audience.builtin):
             # Only the default filters' names: never a path to a file on this server.
-            raise BroadcastError(
+            raise Refused(
                 "audience.builtin", f"no default filter '{audience.builtin}'; known: {', '.join(BUILTINS)}"
             )
         try:
@@ -128,7 +120,7 @@ class Broadcasts:
                 audience.segment if audience.segment is not None else audience.builtin, datetime.now(UTC)
             )
         except ValueError as error:
-            raise BroadcastError("audience.segment", str(error)) from error
+            raise Refused("audience.segment", str(error)) from error
 
     async def list(self, include_done: bool = False) -> list[BroadcastState]:
         async with self.sessions() as session:
@@ -165,7 +157,7 @@ class Broadcasts:
         async with self.sessions() as session:
             row = await session.get(Broadcast, broadcast_id)
             if row is None:
-                raise BroadcastError("id", f"no send '{broadcast_id}'", 404)
+                raise Refused("id", f"no send '{broadcast_id}'", 404)
             status = row.status
         handle = self.client.get_workflow_handle(workflow_id(broadcast_id))
         field = "at" if name == "reschedule" else "id"
@@ -175,12 +167,12 @@ class Broadcasts:
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise BroadcastError(field, message, 409) from error
+            raise Refused(field, message, 409) from error
         except RPCError as error:
             if error.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
             # The workflow is over: the send happened or was cancelled.
-            raise BroadcastError(field, f"the send is {status}: too late to {name} it", 409) from error
+            raise Refused(field, f"the send is {status}: too late to {name} it", 409) from error
 
     async def test_send(self, template: str, channels: ChannelMode, to: str) -> list[str]:
         """Render with sample data and send to the marketer only; nothing is recorded."""
@@ -191,7 +183,7 @@ class Broadcasts:
                 context = sample_context("broadcast", "test", "message", channel.value)
                 rendered = self.templates.render(template, channel, context, None)
             except TemplateError as error:
-                raise BroadcastError("template", str(error)) from error
+                raise Refused("template", str(error)) from error
             message = OutgoingMessage(
                 idempotency_key=f"test:{secrets.token_hex(8)}",
                 channel=channel,

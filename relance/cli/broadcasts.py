@@ -24,7 +24,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Broadcasts], Awaitable[Any]]) -> Any:
-    from relance.broadcasts.service import BroadcastError, Broadcasts
+    from relance.broadcasts.service import Broadcasts
+    from relance.core.errors import Refused
 
     async def main() -> Any:
         from relance.starter.facade import Relance
@@ -34,7 +35,7 @@ def _run(work: Callable[[Broadcasts], Awaitable[Any]]) -> Any:
 
     try:
         return asyncio.run(main())
-    except BroadcastError as error:
+    except Refused as error:
         err.print(f"[red]error[/red]: {error.field}: {error.message}")
         raise typer.Exit(1) from None
 

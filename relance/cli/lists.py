@@ -24,8 +24,8 @@ err = Console(stderr=True, soft_wrap=True)
 def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
     """One transaction: it all happens, or, on an error, nothing does."""
     from relance.core.db import create_engine, session_factory
+    from relance.core.errors import Refused
     from relance.core.settings import get_settings
-    from relance.lists.service import ListError
 
     async def main() -> ListOut:
         engine = create_engine(get_settings().resolved_database_url())
@@ -37,7 +37,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
 
     try:
         result = asyncio.run(main())
-    except ListError as error:
+    except Refused as error:
         err.print(f"[red]error[/red]: {error.field}: {error.message}")
         raise typer.Exit(1) from None
     print(json.dumps(result.model_dump(mode="json"), indent=2))

@@ -20,7 +20,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
-    from relance.referrals.service import ReferralError
+    from relance.core.errors import Refused
 
     async def main() -> Any:
         from relance.starter.facade import Relance
@@ -30,7 +30,7 @@ def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
 
     try:
         return asyncio.run(main())
-    except ReferralError as error:
+    except Refused as error:
         err.print(f"[red]error[/red]: {error.field}: {error.message}")
         raise typer.Exit(1) from None
 

@@ -53,8 +53,8 @@ def _now(at: datetime | None) -> datetime:
 def _run(spec: str, work: Callable[[AsyncSession, Segment], Awaitable[T]]) -> T:
     """Validate, then one transaction: a snapshot happens whole or not at all."""
     from relance.core.db import create_engine, session_factory
+    from relance.core.errors import Refused
     from relance.core.settings import get_settings
-    from relance.lists.service import ListError
     from relance.segments.load import SegmentError
 
     try:
@@ -76,7 +76,7 @@ def _run(spec: str, work: Callable[[AsyncSession, Segment], Awaitable[T]]) -> T:
     except SegmentError as error:
         _problems(error)
         raise typer.Exit(2) from None
-    except ListError as error:
+    except Refused as error:
         err.print(f"[red]error[/red]: {error.field}: {error.message}")
         raise typer.Exit(1) from None
 

@@ -46,6 +46,7 @@ from relance.referrals.guards import normal_email, normal_phone
 from relance.referrals.service import workflow_id as referral_workflow
 from relance.starter.ingest import ERASED_PREFIX
 from relance.starter.ingest import workflow_id as journey_workflow_id
+from relance.workflows import ids
 from relance.workflows.journey import JourneyWorkflow
 
 log = structlog.get_logger("relance.erasure")
@@ -190,7 +191,7 @@ async def _targets(session: AsyncSession, contact: Contact) -> _Targets:
         .join(DeliveryEvent, DeliveryEvent.delivery_key == Delivery.idempotency_key)
         .where(Delivery.contact_id == contact.id, DeliveryEvent.kind == "soft_bounce")
     )
-    targets.others += [f"soft-bounce:{base_key(key)}" for key in bounced]
+    targets.others += [ids.soft_bounce(base_key(key)) for key in bounced]
     targets.others = list(dict.fromkeys(targets.others))
     return targets
 
@@ -198,7 +199,7 @@ async def _targets(session: AsyncSession, contact: Contact) -> _Targets:
 async def _stop(client: Client, targets: _Targets, why: str, wait_seconds: float) -> _Stopped:
     stopped = _Stopped()
     # The sponsor's thank-you workflows are named after their batch, which only the referral's input holds.
-    thanks = [f"referral-thanks:{batch}" for batch in await _batches(client, targets.sponsored)]
+    thanks = [ids.referral_thanks(batch) for batch in await _batches(client, targets.sponsored)]
     closing: list[WorkflowHandle[Any, Any]] = []
     for wf_id in targets.journeys:
         handle = client.get_workflow_handle(wf_id)

@@ -10,6 +10,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from relance.core.settings import Settings
 from relance.models.gift_card import GiftCardIn, GiftCardInput, GiftCardState, GiftCardUse
+from relance.workflows import ids
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.search_attributes import GIFT_CARD_ID
 
@@ -21,8 +22,7 @@ TEMPLATES = {
 }
 
 
-def workflow_id(key: str) -> str:
-    return f"gift-card:{key}"
+workflow_id = ids.gift_card
 
 
 async def give(client: Client, settings: Settings, data: GiftCardIn) -> tuple[str, bool]:

@@ -315,6 +315,6 @@ async def _list_id(session: AsyncSession, name: str | None) -> int | None:
         return None
     try:
         row = await lists.get(session, name)
-    except lists.ListError:
+    except lists.Refused:
         row = await lists.create(session, lists.ListIn(name=name))
     return row.id

@@ -14,18 +14,9 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.core.errors import Refused
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
-
-__all__ = ["ContactList", "ListError", "ListIn", "ListOut", "MembersIn", "MergeIn", "Salesperson"]
-
-
-class ListError(ValueError):
-    """A request about lists that cannot be done; the message says why."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
 
 
 class Salesperson(BaseModel):
@@ -68,7 +59,7 @@ class ListOut(BaseModel):
 async def create(session: AsyncSession, data: ListIn) -> ContactList:
     name = data.name or f"L{int(time.time())}"
     if await session.scalar(select(ContactList.id).where(ContactList.name == name)) is not None:
-        raise ListError("name", f"a list named '{name}' exists already: pick another name", 409)
+        raise Refused("name", f"a list named '{name}' exists already: pick another name", 409)
     now = datetime.now(UTC)
     row = ContactList(name=name, created_at=now, updated_at=now)
     if data.salesperson:
@@ -83,7 +74,7 @@ async def create(session: AsyncSession, data: ListIn) -> ContactList:
 async def get(session: AsyncSession, name: str) -> ContactList:
     row = await session.scalar(select(ContactList).where(ContactList.name == name))
     if row is None:
-        raise ListError("name", f"no list named '{name}'", 404)
+        raise Refused("name", f"no list named '{name}'", 404)
     return row
 
 
@@ -100,7 +91,7 @@ async def add_members(session: AsyncSession, row: ContactList, external_ids: lis
     unknown = [e for e in wanted if e not in found]
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise ListError("contacts", f"unknown contact(s): {shown}; nobody was added")
+        raise Refused("contacts", f"unknown contact(s): {shown}; nobody was added")
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     now = datetime.now(UTC)

@@ -14,16 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.core.errors import Refused
 from relance.models.tables.contact import Contact
 from relance.models.tables.points import PointsEntry
 
 RESERVED_EVENT = "gift_reserved"  # scenarios send the confirmation on it (G-03)
 
 
-class PointsError(ValueError):
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
 
 
 class EarnIn(BaseModel):
@@ -54,7 +51,7 @@ async def _contact(session: AsyncSession, external_id: str) -> Contact:
         select(Contact).where(Contact.external_id == external_id).with_for_update()
     )
     if contact is None:
-        raise PointsError("contact", f"no contact '{external_id}'", 404)
+        raise Refused("contact", f"no contact '{external_id}'", 404)
     return contact
 
 
@@ -69,7 +66,7 @@ async def _record(session: AsyncSession, contact: Contact, key: str, points: int
     earlier = await session.scalar(select(PointsEntry).where(PointsEntry.key == key))
     if earlier is not None:
         if earlier.contact_id != contact.id:
-            raise PointsError("key", f"key '{key}' was used for another contact", 409)
+            raise Refused("key", f"key '{key}' was used for another contact", 409)
         return Balance(contact=contact.external_id, balance=await balance_of(session, contact.id),
                        entry=earlier.points, duplicate=True)  # fmt: skip
     session.add(
@@ -89,5 +86,5 @@ async def reserve(session: AsyncSession, data: ReserveIn) -> Balance:
     if earlier is None:
         available = await balance_of(session, contact.id)
         if available < data.cost:
-            raise PointsError("cost", f"{data.cost} points needed, the balance is {available}", 409)
+            raise Refused("cost", f"{data.cost} points needed, the balance is {available}", 409)
     return await _record(session, contact, data.key, -data.cost, f"gift shop: {data.gift}")

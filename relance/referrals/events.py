@@ -18,12 +18,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from relance.contacts.consent import PURCHASE_EVENT
+from relance.core.errors import Refused
 from relance.models.event import EventIn
 from relance.models.journey import Channel
 from relance.models.referral import ReferralOutcome
 from relance.models.tables.contact import Contact
 from relance.referrals.event_types import INVITATION_EVENT, REFEREES, RETURN_EVENTS
-from relance.referrals.service import ReferralError, Referrals
+from relance.referrals.service import Referrals
 
 
 class ReferralRouter:
@@ -46,7 +47,7 @@ class ReferralRouter:
                     key=event_key,
                     at=at,
                 )
-            except ReferralError as error:
+            except Refused as error:
                 return [ReferralOutcome(status="refused", detail=error.message)]
             return [
                 ReferralOutcome(referral_id=a.referral_id, status=a.status, detail=a.reason or a.referee)

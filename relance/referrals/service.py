@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from relance.core.errors import Refused
 from relance.core.settings import Settings
 from relance.models.event import ContactIn
 from relance.models.journey import Channel
@@ -33,24 +34,17 @@ from relance.models.tables.contact import Contact
 from relance.models.tables.referral import Referral, SponsorCode
 from relance.referrals.guards import customer_before, normal_email, normal_phone, refusal
 from relance.starter.ingest import upsert_contact
+from relance.workflows import ids
 from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
 from relance.workflows.search_attributes import CONTACT_ID, REFERRAL_ID, STEP
-
-
-class ReferralError(ValueError):
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status = field, message, status
-
 
 ENDED = ("rewarded", "abandoned", "rejected")  # the workflow is over: signals would find nobody
 CLOSED = ("abandoned", "rejected", "refused")  # nothing may reconcile these any more
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
 
 
-def workflow_id(referral_id: str) -> str:
-    return f"referral:{referral_id}"
+workflow_id = ids.referral
 
 
 def derived_id(prefix: str, key: str) -> str:
@@ -93,7 +87,7 @@ class Referrals:
         async with self.sessions() as session, session.begin():
             row = await session.scalar(select(Contact).where(Contact.external_id == sponsor))
             if row is None:
-                raise ReferralError("sponsor", f"no contact '{sponsor}': create the sponsor first", 404)
+                raise Refused("sponsor", f"no contact '{sponsor}': create the sponsor first", 404)
             sponsor_row = row
             for number, referee in enumerate(referees, start=1):
                 referral_id = f"{batch_id.removeprefix('b')}-{number}" if key else f"r{secrets.token_hex(6)}"
@@ -185,7 +179,7 @@ class Referrals:
                     mode=ThankYouMode(self.settings.referral_thank_you),
                     clock_offset_seconds=self.clock_offset.total_seconds(),
                 ),
-                id=f"referral-thanks:{batch_id}",
+                id=ids.referral_thanks(batch_id),
                 task_queue=self.settings.task_queue,
                 memo={"summary": f"thank-you to {sponsor} for {len(referral_ids)} invitation(s)"},
             )
@@ -229,7 +223,7 @@ class Referrals:
         async with self.sessions() as session, session.begin():
             contact = await session.scalar(select(Contact).where(Contact.external_id == sponsor))
             if contact is None:
-                raise ReferralError("sponsor", f"no contact '{sponsor}': create the sponsor first", 404)
+                raise Refused("sponsor", f"no contact '{sponsor}': create the sponsor first", 404)
             code = await session.scalar(select(SponsorCode.code).where(SponsorCode.contact_id == contact.id))
             if code is not None:
                 return code
@@ -384,15 +378,15 @@ class Referrals:
         async with self.sessions() as session:
             row = await session.get(Referral, referral_id)
         if row is None:
-            raise ReferralError("referral_id", f"no referral '{referral_id}'", 404)
+            raise Refused("referral_id", f"no referral '{referral_id}'", 404)
         if row.status == "refused":
-            raise ReferralError("referral_id", f"referral '{referral_id}' was refused: {row.reason}", 409)
+            raise Refused("referral_id", f"referral '{referral_id}' was refused: {row.reason}", 409)
         return self.client.get_workflow_handle_for(ReferralWorkflow.run, workflow_id(referral_id)), row
 
     async def convert(self, referral_id: str, order_id: str) -> ReferralState:
         handle, row = await self._handle(referral_id)
         if row.status in ("abandoned", "rejected"):
-            raise ReferralError(
+            raise Refused(
                 "referral_id", f"referral '{referral_id}' is {row.status}: nothing to reconcile", 409
             )
         await handle.signal(ReferralWorkflow.converted, Conversion(order_id=order_id, at=datetime.now(UTC)))
@@ -401,14 +395,14 @@ class Referrals:
     async def cancel_order(self, referral_id: str, order_id: str) -> ReferralState:
         handle, row = await self._handle(referral_id)
         if row.status in ENDED:
-            raise ReferralError("referral_id", f"referral '{referral_id}' is {row.status}: too late", 409)
+            raise Refused("referral_id", f"referral '{referral_id}' is {row.status}: too late", 409)
         await handle.signal(ReferralWorkflow.cancelled, Cancellation(order_id=order_id, at=datetime.now(UTC)))
         return await handle.query(ReferralWorkflow.state)
 
     async def reject(self, referral_id: str, reason: str) -> ReferralState:
         handle, row = await self._handle(referral_id)
         if row.status in ENDED:
-            raise ReferralError(
+            raise Refused(
                 "referral_id", f"the referral is {row.status}: it can no longer be rejected", 409
             )
         try:
@@ -416,7 +410,7 @@ class Referrals:
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise ReferralError("referral_id", message, 409) from error
+            raise Refused("referral_id", message, 409) from error
 
     async def state(self, referral_id: str) -> ReferralState:
         handle, _ = await self._handle(referral_id)

@@ -237,7 +237,7 @@ class Simulation:
                 ids = set(await session.scalars(select(JourneyRun.workflow_id)))
                 referrals = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
                 ids |= {referral_workflow_id(r) for r in referrals}
-                ids |= {f"gift-card:{k}" for k in await session.scalars(select(GiftCard.key))}
+                ids |= {ids.gift_card(k) for k in await session.scalars(select(GiftCard.key))}
             fresh = sorted(ids - waited)
             if not fresh:
                 return

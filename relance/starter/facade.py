@@ -99,7 +99,7 @@ class Relance:
         channel: Channel | str = Channel.EMAIL,
     ) -> InvitationsAnswer:
         """A sponsor invites friends (what ``POST /v1/referrals/invitations`` does): each is invited
-        or refused with a reason; the sponsor is thanked once. Raises ReferralError (unknown sponsor)."""
+        or refused with a reason; the sponsor is thanked once. Raises Refused (unknown sponsor)."""
         people = [r if isinstance(r, RefereeIn) else RefereeIn.model_validate(r) for r in referees]
         answer = await self.referrals.invite_batch(sponsor, people, Channel(channel))
         invited = [r.referral_id for r in answer.referrals if r.status == "invited"]

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from relance.contacts.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
+from relance.core.errors import Refused
 from relance.models.event import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.tables.contact import Contact
@@ -35,6 +36,7 @@ from relance.scenarios.due_dates import DateError, due_times
 from relance.scenarios.loader import ScenarioSet
 from relance.scenarios.model import STATUS_EVENT, Journey, Scenario, Threshold
 from relance.segments.compile import AUDIENCE_EVENTS
+from relance.workflows import ids
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
 
@@ -44,13 +46,13 @@ if TYPE_CHECKING:
 log = structlog.get_logger("relance.ingest")
 
 
-class IngestError(ValueError):
+class IngestError(Refused):
     """The event cannot be accepted as sent; the message says what to change."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+    title = "the event cannot be accepted"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 STARTING = "starting"  # stored, not yet accepted by Temporal
@@ -90,17 +92,7 @@ def _trigger(event: Event) -> TriggerEvent:
     )
 
 
-def _part(text: str) -> str:
-    # ':' separates the parts: escape it (and '%') so that no two journeys share an id.
-    return text.replace("%", "%25").replace(":", "%3A")
-
-
-def workflow_id(scenario: str, journey: str, contact: str, ref: str) -> str:
-    return f"journey:{scenario}:{journey}:{_part(contact)}:{_part(ref)}"
-
-
-def ref_of(workflow_id: str) -> str:
-    return workflow_id.rsplit(":", 1)[1].replace("%3A", ":").replace("%25", "%")
+workflow_id = ids.journey
 
 
 @dataclass
@@ -304,7 +296,7 @@ class Ingestor:
             journey = next((j for j in scenario.journeys if j.id == run.journey), None) if scenario else None
             if scenario is None or journey is None:
                 continue  # removed from the scenarios since: nothing to start
-            ref = ref_of(run.workflow_id)
+            ref = ids.ref_of(run.workflow_id)
             starts.append(self._start_of(scenario, journey, contact, _trigger(existing), ref))
         accepted = EventAccepted(
             event_id=existing.id, duplicate=True, contact=contact.external_id, contact_created=False
@@ -408,7 +400,7 @@ class Ingestor:
         for wf_id, scenario, journey in runs.all():
             name = refs[(scenario, journey)]
             if name is not None and event.properties.get(name) not in (None, ""):
-                if str(event.properties[name]) != ref_of(wf_id):
+                if str(event.properties[name]) != ids.ref_of(wf_id):
                     continue
             heard.append(wf_id)
         return heard
