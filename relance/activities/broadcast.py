@@ -49,10 +49,10 @@ def audience_ids(audience: dict[str, Any], now: datetime) -> Select[Any]:
             .join(ContactList, ContactList.id == ListMember.list_id)
             .where(ContactList.name == audience["list"], ContactList.archived_at.is_(None))
         )
-    from relance import segments  # segments compile criteria to SQL
+    from relance.segments.audience import audience as segment_audience  # compiles criteria to SQL
 
     spec = audience.get("segment") if audience.get("segment") is not None else audience["builtin"]
-    return segments.audience(spec, now)
+    return segment_audience(spec, now)
 
 
 def snapshot_statement(broadcast: Broadcast, now: datetime) -> Any:

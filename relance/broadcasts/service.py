@@ -107,7 +107,7 @@ class Broadcasts:
             if row.archived_at is not None:
                 raise Refused("audience.list", f"list '{name}' is archived: reactivate it first")
             return
-        from relance import segments
+        from relance.segments.audience import audience as segment_audience
         from relance.segments.builtins import BUILTINS, is_builtin
 
         if audience.builtin is not None and not is_builtin(audience.builtin):
@@ -116,7 +116,7 @@ class Broadcasts:
                 "audience.builtin", f"no default filter '{audience.builtin}'; known: {', '.join(BUILTINS)}"
             )
         try:
-            segments.audience(
+            segment_audience(
                 audience.segment if audience.segment is not None else audience.builtin, datetime.now(UTC)
             )
         except ValueError as error:
