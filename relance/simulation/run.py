@@ -47,6 +47,7 @@ from relance.starter.client import quiet_runtime, register_search_attributes
 from relance.starter.ingest import IngestError, Ingestor, upsert_contact
 from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
+from relance.workflows import ids
 
 
 @asynccontextmanager
@@ -234,14 +235,14 @@ class Simulation:
         waited: set[str] = set()
         while True:
             async with sessions() as session:
-                ids = set(await session.scalars(select(JourneyRun.workflow_id)))
+                started = set(await session.scalars(select(JourneyRun.workflow_id)))
                 referrals = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
-                ids |= {referral_workflow_id(r) for r in referrals}
-                ids |= {ids.gift_card(k) for k in await session.scalars(select(GiftCard.key))}
-            fresh = sorted(ids - waited)
+                started |= {referral_workflow_id(r) for r in referrals}
+                started |= {ids.gift_card(k) for k in await session.scalars(select(GiftCard.key))}
+            fresh = sorted(started - waited)
             if not fresh:
                 return
-            waited |= ids
+            waited |= started
             handles = [env.client.get_workflow_handle(wf_id) for wf_id in fresh]
             async with time_skipping(env.client):
                 results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
