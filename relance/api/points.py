@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from relance.api.deps import sessions
 from relance.models.tables.contact import Contact
 from relance.points import service as points
 from relance.points.service import Balance, EarnIn, ReserveIn
@@ -14,19 +15,15 @@ from relance.points.service import Balance, EarnIn, ReserveIn
 router = APIRouter(prefix="/v1/points", tags=["points"])
 
 
-def _sessions(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.relance.ingestor.sessions
-
-
 @router.post("/earn", summary="Credit points (once per key)")
 async def earn(body: EarnIn, request: Request) -> Balance:
-    async with _sessions(request)() as session, session.begin():
+    async with sessions(request)() as session, session.begin():
         return await points.earn(session, body)
 
 
 @router.post("/reserve", summary="Spend points on a gift; the confirmation shows the balance left")
 async def reserve(body: ReserveIn, request: Request) -> Balance:
-    async with _sessions(request)() as session, session.begin():
+    async with sessions(request)() as session, session.begin():
         result = await points.reserve(session, body)
     relance = request.app.state.relance
     if not result.duplicate and points.RESERVED_EVENT in relance.ingestor.scenarios().known_event_types():
@@ -50,7 +47,7 @@ async def reserve(body: ReserveIn, request: Request) -> Balance:
 
 @router.get("/{contact}", summary="A contact's balance")
 async def show(contact: str, request: Request) -> Balance:
-    async with _sessions(request)() as session:
+    async with sessions(request)() as session:
         row = await session.scalar(select(Contact).where(Contact.external_id == contact))
         if row is None:
             raise points.Refused("contact", f"no contact '{contact}'", 404)

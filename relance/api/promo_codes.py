@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from relance.api.deps import sessions
 from relance.promo_codes.service import BadCodes, LoadReport, PoolStats, PromoCodeError, load_pool, pool_stats
 
 router = APIRouter(prefix="/v1/promo-codes", tags=["promo codes"])
@@ -17,10 +18,6 @@ class CodesIn(BaseModel):
     codes: list[str] = Field(
         min_length=1, max_length=100_000, description="3 to 64 characters each: letters, digits, '_', '-'"
     )
-
-
-def _sessions(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.relance.ingestor.sessions
 
 
 def _refused(status: int, error: str, details: list[tuple[str, str]]) -> JSONResponse:
@@ -36,7 +33,7 @@ def _refused(status: int, error: str, details: list[tuple[str, str]]) -> JSONRes
 )
 async def load(pool: str, body: CodesIn, request: Request) -> LoadReport | JSONResponse:
     try:
-        async with _sessions(request)() as session, session.begin():
+        async with sessions(request)() as session, session.begin():
             return await load_pool(session, pool, body.codes)
     except BadCodes as bad:
         return _refused(
@@ -50,7 +47,7 @@ async def load(pool: str, body: CodesIn, request: Request) -> LoadReport | JSONR
 
 @router.get("/{pool}", response_model=PoolStats, summary="How many codes of a pool are left and given")
 async def stats(pool: str, request: Request) -> PoolStats | JSONResponse:
-    async with _sessions(request)() as session:
+    async with sessions(request)() as session:
         counts = await pool_stats(session, pool)
     if counts.available + counts.assigned == 0:
         message = f"no codes were ever loaded into pool '{pool}': POST them to /v1/promo-codes/{pool}"

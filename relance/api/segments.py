@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from relance.api.deps import sessions
 from relance.lists import service as lists
 from relance.lists.service import ListOut
 from relance.segments import service
@@ -56,10 +57,6 @@ class ShowOut(BaseModel):
     contacts: list[ContactOut]
 
 
-def _sessions(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.relance.ingestor.sessions
-
-
 def _segment(body: SegmentIn) -> Segment:
     if isinstance(body.segment, str):
         return builtin(body.segment)
@@ -85,7 +82,7 @@ def _now(body: SegmentIn) -> datetime:
 async def count(body: SegmentIn, request: Request) -> CountOut | JSONResponse:
     try:
         segment = _segment(body)
-        async with _sessions(request)() as session, session.begin():
+        async with sessions(request)() as session, session.begin():
             return CountOut(count=await service.count(session, segment, _now(body)))
     except SegmentError as error:
         return _refused(error)
@@ -98,7 +95,7 @@ async def show(body: ShowIn, request: Request) -> ShowOut | JSONResponse:
     try:
         segment = _segment(body)
         now = _now(body)
-        async with _sessions(request)() as session, session.begin():
+        async with sessions(request)() as session, session.begin():
             total = await service.count(session, segment, now)
             shown = await service.show(session, segment, now, body.limit)
     except SegmentError as error:
@@ -112,7 +109,7 @@ async def show(body: ShowIn, request: Request) -> ShowOut | JSONResponse:
 async def snapshot(body: SnapshotIn, request: Request) -> ListOut | JSONResponse:
     try:
         segment = _segment(body)
-        async with _sessions(request)() as session, session.begin():
+        async with sessions(request)() as session, session.begin():
             row = await service.snapshot(session, segment, _now(body), body.list)
             return await lists.describe(session, row)
     except SegmentError as error:
@@ -125,7 +122,7 @@ async def snapshot(body: SnapshotIn, request: Request) -> ListOut | JSONResponse
 async def builtin_count(name: str, request: Request) -> CountOut | JSONResponse:
     try:
         segment = builtin(name)
-        async with _sessions(request)() as session, session.begin():
+        async with sessions(request)() as session, session.begin():
             return CountOut(count=await service.count(session, segment, datetime.now(UTC)))
     except SegmentError as error:
         return _refused(error, prefix="name")
