@@ -9,7 +9,8 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from relance.cli.scenarios import scenarios_app
-from relance.scenarios.loader import Problem, ScenarioError, load_scenario, load_scenarios
+from relance.core.yaml_source import Problem
+from relance.scenarios.loader import ScenarioError, load_scenario, load_scenarios
 from relance.scenarios.validate import validate_directory
 from relance.templates.engine import CONTEXT_VARIABLES, TemplateError, TemplateStore, sample_context
 from tests.conftest import EXAMPLES

@@ -23,9 +23,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.core.yaml_source import Problem, SourceError, field_name, parse_yaml
 from relance.reports.messages import DEFAULT_WINDOW, MessageMonth, message_report
 from relance.reports.months import period, shift
-from relance.scenarios.loader import Problem, ScenarioError, field_name, parse_yaml
+from relance.scenarios.loader import ScenarioError
 
 __all__ = ["Alert", "Rule", "check_month", "default_rules_path", "evaluate", "load_rules"]
 
@@ -87,17 +88,9 @@ class Alert(BaseModel):
 def load_rules(path: Path) -> list[Rule]:
     """The rules of a YAML file, or ScenarioError naming file, line and field of each problem."""
     try:
-        data, source = parse_yaml(path)
-    except ScenarioError as error:
-        # the YAML reader's hint for an empty file is about scenarios
-        raise ScenarioError(
-            [
-                Problem(p.file, p.line, p.field, "the file is empty: write a list of rules")
-                if p.message.startswith("the file is empty")
-                else p
-                for p in error.problems
-            ]
-        ) from None
+        data, source = parse_yaml(path, empty="write a list of rules")
+    except SourceError as error:
+        raise ScenarioError(error.problems) from None
     if not isinstance(data, list):
         raise ScenarioError(
             [Problem(str(path), 1, "file", "write a list of rules, each '- {kpi: ..., below: ...}'")]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from relance.scenarios.loader import scenario_files
+
 GENERATION_FILE = ".relance-generation"
 LOCK_FILE = ".relance-apply.lock"
 HISTORY_DIR = ".history"
@@ -111,8 +113,6 @@ def _backup_dir(target: Path, now: datetime) -> Path:
 
 def apply_files(sources: list[Path], target: Path, now: datetime | None = None) -> Applied:
     """Makes ``target``'s scenario files exactly ``sources`` (by name), keeping the old ones in .history."""
-    from relance.scenarios.loader import scenario_files
-
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     with _locked(target):

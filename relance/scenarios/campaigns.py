@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
+from relance.core.yaml_source import Loc, Problem, field_name
 from relance.models.journey import Purpose
-from relance.scenarios.loader import Loc, Problem, ScenarioSet, field_name
+from relance.scenarios.loader import ScenarioSet
+from relance.segments.audience import resolve
+from relance.segments.load import SegmentError
 
 
 def campaign_problems(scenarios: ScenarioSet, required_criteria: list[str]) -> list[Problem]:
-    from relance.segments.audience import resolve  # only when applying
-    from relance.segments.load import SegmentError
-
     problems: list[Problem] = []
     for scenario in scenarios:
         file = str(scenarios.files[scenario.scenario])

@@ -1,4 +1,4 @@
-"""Scenario YAML with line numbers: every error says file, line, field and what to write."""
+"""Scenario files: each error says file, line, field and what to write (lines: relance.core.yaml_source)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from relance.core.yaml_source import Loc, Problem, SourceError, SourceMap, field_name, kind_of, parse_yaml
 from relance.scenarios.model import Delay, Journey, Message, Scenario, Trigger
 
-Loc = tuple[str | int, ...]
-Severity = Literal["error", "warning"]
-
-# Real scenario files have a few hundred nodes; aliases must not expand into millions.
-_MAX_NODES = 50_000
 _NOUNS: dict[type[BaseModel], str] = {
     Scenario: "a scenario",
     Journey: "a journey",
@@ -38,187 +33,17 @@ _EXAMPLES = {
     "delay": "delay: 3 days",
 }
 _EVENT_FIELDS = {"event", "exit_on", "unless"}
-_YAML_HINTS = {
-    "found character '\\t'": "indent with spaces, not tabs",
-    "mapping values are not allowed": "put a space after each ':' and quote values containing ': '",
-    "could not find expected ':'": "write 'key: value', and close every quote",
-    "found undefined alias": "define the '&anchor' before using '*anchor'",
-    "could not determine a constructor": "remove the '!' tag: scenario files use plain YAML",
-    "expected a single document": "remove the '---' separator: one scenario per file",
-}
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int  # 0 when the problem is not in the file's text (unreadable file, directory)
-    field: str
-    message: str
-    severity: Severity = "error"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        level = "warning: " if self.severity == "warning" else ""
-        return f"{where}: {level}{self.field}: {self.message}"
-
-
-class ScenarioError(ValueError):
+class ScenarioError(SourceError):
     """Scenario files that cannot be loaded; ``problems`` lists every error found."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
-
-@dataclass(frozen=True)
-class SourceMap:
-    """Line of every key and list item of one file, by location (``journeys, 0, id``)."""
-
-    file: Path
-    lines: dict[Loc, int]
-
-    def line(self, loc: Loc) -> int:
-        """Line of ``loc``, or of its nearest ancestor written in the file (a missing key)."""
-        for end in range(len(loc), -1, -1):
-            if loc[:end] in self.lines:
-                return self.lines[loc[:end]]
-        return 1
-
-
-def field_name(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "file"
-
-
-# -- YAML with lines ---------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader: plain data only, no Python objects."""
-
-
-class _Walk:
-    """Records lines by location; finds duplicate keys, odd keys, alias loops and alias bombs."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.lines: dict[Loc, int] = {}
-        self.problems: list[Problem] = []
-        self.count = 0
-        self.open: set[int] = set()
-
-    def problem(self, node: yaml.Node, loc: Loc, message: str) -> None:
-        self.problems.append(Problem(str(self.path), node.start_mark.line + 1, field_name(loc), message))
-
-    def node(self, node: yaml.Node, loc: Loc) -> None:
-        self.count += 1
-        if self.count > _MAX_NODES:
-            raise ScenarioError(
-                [
-                    Problem(
-                        str(self.path), 1, "file", f"more than {_MAX_NODES} values once aliases are expanded"
-                    )
-                ]
-            )
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if id(node) in self.open:
-            self.problem(node, loc, "this alias contains itself: copy the values instead")
-            return
-        self.open.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            self.mapping(node, loc)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self.node(item, (*loc, index))
-        self.open.discard(id(node))
-
-    def mapping(self, node: yaml.MappingNode, loc: Loc) -> None:
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problem(key_node, loc, "a key must be a plain name, not a list or a mapping")
-                continue
-            key, line = key_node.value, key_node.start_mark.line + 1
-            if key == "<<" and key_node.tag.endswith(":merge"):
-                self.node(value_node, loc)  # merged keys belong to this mapping
-                continue
-            if key in seen:
-                twice = f"written twice in this mapping (first at line {seen[key]}): keep one"
-                self.problem(key_node, (*loc, key), twice)
-            seen[key] = line
-            self.node(value_node, (*loc, key))
-            self.lines[(*loc, key)] = line  # the key's line is where the reader looks
-
-
-def _read(path: Path) -> str:
+def _parse(path: Path) -> tuple[Any, SourceMap]:
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ScenarioError(
-            [Problem(str(path), 0, "file", f"cannot read the file: {error.strerror}")]
-        ) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        bad = raw[error.start]
-        raise ScenarioError(
-            [Problem(str(path), line, "file", f"byte {bad:#04x} is not UTF-8: save the file as UTF-8")]
-        ) from None
-
-
-def _yaml_problem(path: Path, error: yaml.YAMLError, text: str) -> Problem:
-    if isinstance(error, yaml.reader.ReaderError):
-        line = text[: error.position].count("\n") + 1
-        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
-        return Problem(
-            str(path),
-            line,
-            "yaml",
-            f"invisible character #x{error.character:04x} at column {column}: delete it",
-        )
-    if not isinstance(error, yaml.MarkedYAMLError):
-        return Problem(str(path), 1, "yaml", f"{error}: check the YAML syntax")
-    mark = error.problem_mark or error.context_mark
-    what = error.problem or error.context or "syntax error"
-    line = 1
-    if mark is not None:
-        line = mark.line + 1
-        what += f" at column {mark.column + 1}"
-    if error.problem and error.context and error.context_mark and error.context_mark.line + 1 != line:
-        what += f" ({error.context} that starts at line {error.context_mark.line + 1})"
-    hints = [hint for pattern, hint in _YAML_HINTS.items() if pattern in what]
-    hint = hints[0] if hints else "check indentation, colons and quotes"
-    return Problem(str(path), line, "yaml", f"{what}: {hint}")
-
-
-def parse_yaml(path: Path) -> tuple[Any, SourceMap]:
-    """The file's data and the line of every location in it, or ScenarioError."""
-    text = _read(path)
-    try:
-        loader = _Loader(text)  # the reader rejects control characters right away
-    except yaml.YAMLError as error:
-        raise ScenarioError([_yaml_problem(path, error, text)]) from None
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ScenarioError(
-                [Problem(str(path), 1, "file", "the file is empty: start with 'scenario: <id>'")]
-            )
-        walk = _Walk(path)
-        walk.node(node, ())
-        if walk.problems:
-            raise ScenarioError(walk.problems)
-        data = loader.construct_document(node)
-    except yaml.YAMLError as error:
-        raise ScenarioError([_yaml_problem(path, error, text)]) from None
-    except RecursionError:
-        raise ScenarioError([Problem(str(path), 1, "yaml", "values are nested too deeply")]) from None
-    finally:
-        loader.dispose()
-    return data, SourceMap(path, walk.lines)
+        return parse_yaml(path, empty="start with 'scenario: <id>'")
+    except SourceError as error:
+        raise ScenarioError(error.problems) from None
 
 
 # -- pydantic errors in the marketer's words ---------------------------------------------------
@@ -258,10 +83,10 @@ def _explain(error: dict[str, Any], loc: Loc) -> str:
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         noun = _NOUNS.get(_model_at(loc) or Scenario, "this")
         example = f", e.g. {_EXAMPLES[key]}" if key in _EXAMPLES else ""
-        return f"{noun.removeprefix('a ')} needs 'key: value' lines under it, not {_kind(value)}{example}"
+        return f"{noun.removeprefix('a ')} needs 'key: value' lines under it, not {kind_of(value)}{example}"
     if kind == "list_type":
         example = f": write [{value}]" if isinstance(value, str) else ": write one '- item' per line"
-        return f"expected a list, not {_kind(value)}{example}"
+        return f"expected a list, not {kind_of(value)}{example}"
     if kind == "too_short" and isinstance(value, list):
         noun = {"journeys": "journey", "messages": "message"}.get(last, "item")
         return f"the list is empty: add at least one {noun}"
@@ -270,7 +95,7 @@ def _explain(error: dict[str, Any], loc: Loc) -> str:
     if kind == "string_type" and isinstance(value, bool):
         return "YAML reads this unquoted word as true/false: put it in quotes, e.g. 'no'"
     if kind == "string_type":
-        return f"expected text, not {_kind(value)}: put it in quotes"
+        return f"expected text, not {kind_of(value)}: put it in quotes"
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return f"write a whole number (got {value!r})"
     if kind == "enum":
@@ -281,16 +106,6 @@ def _explain(error: dict[str, Any], loc: Loc) -> str:
     if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value) not in message:
         message += f" (got {value!r})"
     return message
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "an empty value"
-    return f"{value!r}"
 
 
 def _unknown_field(name: str, model: type[BaseModel] | None) -> str:
@@ -379,7 +194,7 @@ def _validation_problems(error: ValidationError, data: Any, source: SourceMap) -
 
 def load_with_lines(path: Path) -> tuple[Scenario, SourceMap]:
     path = Path(path)
-    data, source = parse_yaml(path)
+    data, source = _parse(path)
     if not isinstance(data, dict):
         raise ScenarioError(
             [Problem(str(path), 1, "file", "expected a mapping starting with 'scenario: <id>'")]
@@ -397,7 +212,7 @@ def load_scenario(path: Path) -> Scenario:
 
 def message_line(path: Path, journey_index: int, message_index: int, key: str = "template") -> int:
     """Line of one message's key, for problems found after loading (templates, lint)."""
-    _, source = parse_yaml(Path(path))
+    _, source = _parse(Path(path))
     return source.line(("journeys", journey_index, "messages", message_index, key))
 
 

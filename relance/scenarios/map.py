@@ -13,8 +13,9 @@ from rich.console import Group
 from rich.text import Text
 from rich.tree import Tree
 
+from relance.core.yaml_source import Loc
 from relance.models.journey import Channel
-from relance.scenarios.loader import Loc, ScenarioSet
+from relance.scenarios.loader import ScenarioSet
 from relance.scenarios.model import Journey, Message, Scenario
 from relance.scenarios.timing import (
     DAY,

@@ -25,6 +25,8 @@ from relance.models.journey import (
     StepSpec,
     VariantSpec,
 )
+from relance.segments.audience import resolve
+from relance.segments.load import SegmentError
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 EventType = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$", max_length=64)]
@@ -251,9 +253,6 @@ class Trigger(BaseModel):
         if self.reentry == "once" and self.ref is not None:
             raise ValueError("'reentry: once' starts the journey once per contact: leave out 'ref'")
         if self.segment is not None:
-            from relance.segments.audience import resolve  # imported late: segments read scenarios
-            from relance.segments.load import SegmentError
-
             try:
                 resolve(self.segment)
             except SegmentError as error:

@@ -6,8 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from relance.contacts.consent import PURCHASE_EVENT
+from relance.core.yaml_source import Loc, Problem, field_name
 from relance.models.journey import Anchor, Channel, Purpose
-from relance.scenarios.loader import Loc, Problem, ScenarioSet, collect_scenarios, field_name, scenario_files
+from relance.scenarios.loader import ScenarioSet, collect_scenarios, scenario_files
 from relance.scenarios.model import Journey, Message
 from relance.templates.engine import TemplateError, TemplateProblem, TemplateStore, sample_context
 from relance.templates.sms_length import SmsLength, sms_length

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from relance.segments.load import SegmentError, SegmentProblem, parse
+from relance.core.yaml_source import Problem
+from relance.segments.load import SegmentError, parse
 from relance.segments.model import Segment
 
 __all__ = ["BUILTINS", "builtin", "is_builtin"]
@@ -60,4 +61,4 @@ def builtin(name: str) -> Segment:
         f"no default filter named '{name}': {hint}the default filters are {', '.join(BUILTINS)}, "
         "best_leads:N and contact_method:NAME; or give a segment file (.yaml, .yml or .json)"
     )
-    raise SegmentError([SegmentProblem(name, 0, "segment", message)], status=404)
+    raise SegmentError([Problem(name, 0, "segment", message)], status=404)

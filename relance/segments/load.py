@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from relance.scenarios.loader import ScenarioError, SourceMap, field_name, parse_yaml
+from relance.core.yaml_source import Loc, Problem, SourceError, SourceMap, field_name, kind_of, parse_yaml
 from relance.segments.model import (
     AgeRange,
     AttributeCondition,
@@ -28,9 +27,7 @@ from relance.segments.model import (
     Segment,
 )
 
-__all__ = ["SegmentError", "SegmentProblem", "load", "parse"]
-
-Loc = tuple[str | int, ...]
+__all__ = ["SegmentError", "load", "parse"]
 
 _EXAMPLES: dict[str, str] = {
     "club": "club: [Claramania, Lyon]",
@@ -67,22 +64,13 @@ _MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-@dataclass(frozen=True)
-class SegmentProblem:
-    source: str
-    line: int  # 0: not in a file's text (an API body, a built-in)
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.field}: {self.message}"
-
-
 class SegmentError(ValueError):
-    """A segment that cannot be used; ``problems`` lists each with field and advice."""
+    """A segment that cannot be used; ``problems`` lists each with field and advice.
 
-    def __init__(self, problems: list[SegmentProblem], status: int = 422) -> None:
+    A problem's ``file`` is the segment's source (a file, 'api', a default filter's name); its
+    ``line`` is 0 when the segment is not written in a file."""
+
+    def __init__(self, problems: list[Problem], status: int = 422) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems, self.status = problems, status
 
@@ -111,16 +99,6 @@ def _unknown(name: str, model: type[BaseModel] | None) -> str:
     return f"unknown field '{name}': {hint}the known {what} are {', '.join(known)}"
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "an empty value"
-    return repr(value)
-
-
 def _explain(error: dict[str, Any], loc: Loc) -> str:
     kind, value = error["type"], error.get("input")
     criterion = next((str(p) for p in loc if isinstance(p, str)), "")
@@ -132,19 +110,19 @@ def _explain(error: dict[str, Any], loc: Loc) -> str:
     if kind == "missing":
         return f"required field missing: add '{last}:'{eg}"
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
-        return f"expected 'key: value' pairs, not {_kind(value)}{eg}"
+        return f"expected 'key: value' pairs, not {kind_of(value)}{eg}"
     if kind == "list_type":
-        return f"expected a value or a list of values, not {_kind(value)}{eg}"
+        return f"expected a value or a list of values, not {kind_of(value)}{eg}"
     if kind == "too_short":
         return f"give at least one value{eg}"
     if kind == "string_type":
-        return f"expected text, not {_kind(value)}{eg}"
+        return f"expected text, not {kind_of(value)}{eg}"
     if kind in {"bool_type", "bool_parsing"}:
         return f"write true or false (got {value!r})"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return f"write a whole number (got {_kind(value)}){eg}"
+        return f"write a whole number (got {kind_of(value)}){eg}"
     if kind in {"float_type", "float_parsing"}:
-        return f"write a number (got {_kind(value)})"
+        return f"write a number (got {kind_of(value)})"
     if kind in {"date_type", "date_parsing", "date_from_datetime_parsing", "date_from_datetime_inexact"}:
         return f"write a date as YYYY-MM-DD (got {value!r})"
     if kind == "literal_error":
@@ -171,12 +149,12 @@ def _clean(loc: tuple[Any, ...]) -> Loc:
     return tuple(kept)
 
 
-def _problems(error: ValidationError, source: str, lines: SourceMap | None) -> list[SegmentProblem]:
-    found: dict[tuple[int, str], SegmentProblem] = {}
+def _problems(error: ValidationError, source: str, lines: SourceMap | None) -> list[Problem]:
+    found: dict[tuple[int, str], Problem] = {}
     for err in error.errors():
         loc = _clean(err["loc"])
         line = lines.line(loc) if lines else 0
-        problem = SegmentProblem(source, line, field_name(loc), _explain(dict(err), loc))
+        problem = Problem(source, line, field_name(loc), _explain(dict(err), loc))
         # a union (badge: true or values) reports once per member: keep the first word on a field
         found.setdefault((line, problem.field), problem)
     return sorted(found.values(), key=lambda p: (p.line, p.field))
@@ -195,10 +173,10 @@ def parse(data: dict[str, Any] | list[Any], source: str = "api", lines: SourceMa
         else:
             raise SegmentError(
                 [
-                    SegmentProblem(
+                    Problem(
                         source, 1 if lines else 0, "segment",
                         f"expected criteria as 'key: value' pairs (e.g. {_EXAMPLES['status']}), "
-                        f"not {_kind(data)}",
+                        f"not {kind_of(data)}",
                     )
                 ]
             )  # fmt: skip
@@ -207,28 +185,23 @@ def parse(data: dict[str, Any] | list[Any], source: str = "api", lines: SourceMa
     return Segment(criteria=tuple(c for c in criteria if c.given()), source=source)
 
 
-def _json_problem(path: Path, error: json.JSONDecodeError) -> SegmentProblem:
-    return SegmentProblem(str(path), error.lineno, "json", f"{error.msg} at column {error.colno}")
+def _json_problem(path: Path, error: json.JSONDecodeError) -> Problem:
+    return Problem(str(path), error.lineno, "json", f"{error.msg} at column {error.colno}")
 
 
 def load(path: Path) -> Segment:
     """A segment file (``.yaml``, ``.yml`` or ``.json``), or SegmentError with file and line."""
     path = Path(path)
     try:
-        data, lines = parse_yaml(path)  # JSON is YAML: this gives lines for both
-    except ScenarioError as error:
-        problems = [SegmentProblem(p.file, p.line, p.field, p.message) for p in error.problems]
+        # JSON is YAML: this gives lines for both
+        data, lines = parse_yaml(path, empty=f"write criteria, e.g. {_EXAMPLES['status']}")
+    except SourceError as error:
+        problems = error.problems
         if path.suffix == ".json" and problems and problems[0].field == "yaml":
             try:  # JSON YAML cannot read (tabs): the JSON reader has the last word
                 data, lines = json.loads(path.read_text(encoding="utf-8")), None
             except json.JSONDecodeError as json_error:
                 raise SegmentError([_json_problem(path, json_error)]) from None
         else:
-            if problems and problems[0].message.startswith("the file is empty"):
-                problems = [
-                    SegmentProblem(
-                        str(path), 1, "file", f"the file is empty: write criteria, e.g. {_EXAMPLES['status']}"
-                    )
-                ]
             raise SegmentError(problems) from None
     return parse(data, str(path), lines)

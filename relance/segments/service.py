@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from relance.core.yaml_source import Problem
 from relance.lists import service as lists
 from relance.lists.service import ListIn
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
 from relance.segments.compile import contact_ids
-from relance.segments.load import SegmentError, SegmentProblem
+from relance.segments.load import SegmentError
 from relance.segments.model import Segment
 from relance.segments.scoring import scores
 
@@ -40,10 +41,10 @@ async def check(session: AsyncSession, segment: Segment) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, [n for n, a in known.items() if a is None], n=1)
             hint = f": did you mean '{close[0]}'?" if close else ": see 'relance lists' for the names"
-            problems.append(SegmentProblem(segment.source, 0, field, f"no list named '{name}'{hint}"))
+            problems.append(Problem(segment.source, 0, field, f"no list named '{name}'{hint}"))
         elif known[name] is not None:
             problems.append(
-                SegmentProblem(
+                Problem(
                     segment.source, 0, field,
                     f"list '{name}' is archived: reactivate it ('relance lists reactivate') or remove it",
                 )
