@@ -10,19 +10,18 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
-from temporalio.service import RPCError, RPCStatusCode
 
 from relance.api.bounces import router as webhooks
 from relance.api.broadcasts import router as send_routes
-from relance.api.erasure import router as erasure_routes
+from relance.api.contacts import router as contact_routes
+from relance.api.errors import Unauthorized, install_handlers
+from relance.api.events import router as event_routes
 from relance.api.experiments import router as experiment_routes
 from relance.api.gift_cards import router as gift_card_routes
 from relance.api.imports import router as import_routes
+from relance.api.journeys import router as journey_routes
 from relance.api.lists import router as list_routes
 from relance.api.opt_in import router as opt_in_pages
 from relance.api.points import router as points_routes
@@ -33,45 +32,8 @@ from relance.api.segments import router as segment_routes
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.bounces.sns import SnsVerifier
-from relance.core.errors import Refused
 from relance.core.settings import Settings, get_settings
-from relance.models.event import CancelIn, ContactIn, ContactSaved, EventAccepted, EventIn
-from relance.models.journey import JourneyState
-from relance.scenarios.loader import ScenarioError
 from relance.starter.facade import Relance
-
-
-class ErrorDetail(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    error: str
-    details: list[ErrorDetail] = []
-
-
-class CancelAccepted(BaseModel):
-    workflow_id: str
-    status: str = "cancelling"
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Unauthorized(PermissionError):
-    pass
-
-
-def _error(status: int, error: str, details: list[ErrorDetail] | None = None) -> JSONResponse:
-    body = ErrorBody(error=error, details=details or [])
-    return JSONResponse(status_code=status, content=body.model_dump())
-
-
-def _field(loc: tuple[object, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
 
 
 def create_app(settings: Settings | None = None, relance: Relance | None = None) -> FastAPI:
@@ -115,8 +77,11 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
             raise Unauthorized("missing or wrong API key: send 'Authorization: Bearer <key>'")
 
     guarded = [Depends(api_key)]
+    app.include_router(event_routes, dependencies=guarded)
+    app.include_router(journey_routes, dependencies=guarded)
     app.include_router(list_routes, dependencies=guarded)
     app.include_router(import_routes, dependencies=guarded)
+    app.include_router(contact_routes, dependencies=guarded)  # after the import: /v1/contacts/import
     app.include_router(segment_routes, dependencies=guarded)
     app.include_router(send_routes, dependencies=guarded)
     app.include_router(gift_card_routes, dependencies=guarded)
@@ -124,7 +89,6 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(points_routes, dependencies=guarded)
     app.include_router(promo_code_routes, dependencies=guarded)
     app.include_router(report_routes, dependencies=guarded)
-    app.include_router(erasure_routes, dependencies=guarded)
     app.include_router(experiment_routes, dependencies=guarded)
     if settings.payload_keys:
         from relance.api.codec import preflight
@@ -136,79 +100,11 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
         app.include_router(preflight)  # browsers send no credentials on preflight
         app.include_router(codec_routes, dependencies=guarded)
 
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(_: Request, exc: Unauthorized) -> JSONResponse:
-        response = _error(401, str(exc))
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = []
-        for err in exc.errors():
-            if err["type"] == "json_invalid":
-                ctx = err.get("ctx", {})
-                return _error(
-                    400,
-                    f"the body is not valid JSON: {ctx.get('error', 'syntax error')} "
-                    f"(at character {err['loc'][-1] if err['loc'] else '?'})",
-                )
-            message = err["msg"].removeprefix("Value error, ")
-            details.append(ErrorDetail(field=_field(err["loc"]), message=message))
-        return _error(422, "the request does not match the expected payload", details)
-
-    @app.exception_handler(Refused)
-    async def refused(_: Request, exc: Refused) -> JSONResponse:
-        detail = [ErrorDetail(field=exc.field, message=exc.message)]
-        return _error(exc.status, exc.title or exc.message, detail)
-
-    @app.exception_handler(RPCError)
-    async def temporal_unavailable(_: Request, exc: RPCError) -> JSONResponse:
-        return _error(
-            503,
-            f"Temporal did not accept the call ({exc.status.name}: {exc.message}); the event may be "
-            "stored: send it again with the same 'id' and its journeys start without duplicates",
-        )
-
-    @app.exception_handler(ScenarioError)
-    async def broken_scenarios(_: Request, exc: ScenarioError) -> JSONResponse:
-        return _error(503, f"the scenario files are invalid, fix them first: {exc}")
+    install_handlers(app)
 
     @app.get("/healthz")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
-
-    @app.post("/v1/events", status_code=202, response_model=EventAccepted, dependencies=guarded)
-    async def post_event(event: EventIn, request: Request) -> EventAccepted:
-        return await request.app.state.relance.send_event(event)
-
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return _error(404, str(exc))
-
-    @app.post("/v1/contacts", response_model=ContactSaved, dependencies=guarded)
-    async def post_contact(contact: ContactIn, request: Request) -> ContactSaved:
-        """Create or update a contact, its consents included (upsert on external_id, else email)."""
-        return await request.app.state.relance.upsert_contact(contact)
-
-    @app.get("/v1/journeys/{workflow_id}", response_model=JourneyState, dependencies=guarded)
-    async def journey_state(workflow_id: str, request: Request) -> JourneyState:
-        try:
-            return await request.app.state.relance.journey_state(workflow_id)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"no journey with id '{workflow_id}'") from error
-            raise
-
-    @app.post("/v1/journeys/{workflow_id}/cancel", status_code=202, dependencies=guarded)
-    async def cancel(workflow_id: str, body: CancelIn, request: Request) -> CancelAccepted:
-        try:
-            await request.app.state.relance.cancel_journey(workflow_id, body.reason)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise NotFound(f"no running journey with id '{workflow_id}'") from error
-            raise
-        return CancelAccepted(workflow_id=workflow_id)
 
     return app
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from relance.api.errors import ErrorDetail, error_response
 from relance.imports.errors import ImportFileError, SetupError
 from relance.imports.options import ImportOptions
 from relance.imports.run import import_csv, prepare
@@ -21,11 +22,6 @@ from relance.starter.facade import Relance
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 SPOOL_IN_MEMORY = 16 << 20  # larger bodies go to a temporary file: memory stays bounded
-
-
-def _error(status: int, error: str, details: list[dict[str, str]] | None = None) -> JSONResponse:
-    # The API's error shape (relance.api.app): {"error": ..., "details": [{"field", "message"}]}.
-    return JSONResponse(status_code=status, content={"error": error, "details": details or []})
 
 
 @router.post(
@@ -57,7 +53,7 @@ async def import_contacts(
             "add certify=true to the query: it certifies that these contacts gave the consents the file "
             "states and that you may use this list"
         )
-        return _error(400, message, [{"field": "certify", "message": message}])
+        return error_response(400, message, [ErrorDetail(field="certify", message=message)])
     relance: Relance = request.app.state.relance
     settings = relance.settings
     options = ImportOptions(
@@ -82,16 +78,16 @@ async def import_contacts(
                 committed = entry_sender(relance, settings.import_event, prepared.sha256)
             report = await import_csv(relance.engine, prepared, options, committed=committed)
         except ImportFileError as error:
-            return _error(400, f"the CSV cannot be imported: {error}", _details(error))
+            return error_response(400, f"the CSV cannot be imported: {error}", _details(error))
         except SetupError as error:
-            return _error(503, str(error))
+            return error_response(503, str(error))
     content: dict[str, Any] = report.as_json()
     refused = bool(report.rejected_count) and not skip_invalid
     return JSONResponse(status_code=422 if refused else 200, content=content)
 
 
-def _details(error: ImportFileError) -> list[dict[str, str]]:
+def _details(error: ImportFileError) -> list[ErrorDetail]:
     if error.problems:
-        return [{"field": p.field, "message": p.message} for p in error.problems]
+        return [ErrorDetail(field=p.field, message=p.message) for p in error.problems]
     field = f"line {error.line}" if error.line is not None else "body"
-    return [{"field": field, "message": error.message}]
+    return [ErrorDetail(field=field, message=error.message)]

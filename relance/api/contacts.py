@@ -1,4 +1,7 @@
-"""``DELETE /v1/contacts/{external_id}``: erase a contact (GDPR), see relance.contacts.erasure."""
+"""``/v1/contacts``: create or update a contact (``POST``), erase one (``DELETE``, GDPR; see
+relance.contacts.erasure).
+
+The CSV import (``POST /v1/contacts/import``) is relance.api.imports."""
 
 from __future__ import annotations
 
@@ -8,10 +11,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from relance.api.deps import relance as facade
 from relance.contacts.erasure import ErasureReport, UnknownContact
-from relance.starter.facade import Relance
+from relance.models.event import ContactIn, ContactSaved
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+
+
+@router.post("", response_model=ContactSaved)
+async def post_contact(contact: ContactIn, request: Request) -> ContactSaved:
+    """Create or update a contact, its consents included (upsert on external_id, else email)."""
+    return await facade(request).upsert_contact(contact)
 
 
 @router.delete(
@@ -28,9 +38,8 @@ async def erase(
     ] = None,
 ) -> ErasureReport | JSONResponse:
     """Erasing twice answers 200 with ``status: already_erased``."""
-    relance: Relance = request.app.state.relance
     try:
-        return await relance.erase_contact(external_id, reason)
+        return await facade(request).erase_contact(external_id, reason)
     except UnknownContact as error:
         detail = {"field": error.field, "message": error.message}
         return JSONResponse({"error": error.message, "details": [detail]}, status_code=404)
