@@ -71,7 +71,7 @@ class Signer:
 
     def read_unsubscribe(self, token: str) -> UnsubscribeToken:
         try:
-            data = self._unsubscribe.loads(token, max_age=self.unsubscribe_max_age)
+            data = self._unsubscribe.loads(token, max_age=round(self.unsubscribe_max_age))
         except SignatureExpired:
             raise TokenExpired("this unsubscribe link has expired") from None
         except BadSignature:
@@ -94,7 +94,7 @@ class Signer:
     def read_opt_in(self, token: str) -> OptInToken:
         """Lives as long as an unsubscribe link: both come in the same messages."""
         try:
-            data = self._opt_in.loads(token, max_age=self.unsubscribe_max_age)
+            data = self._opt_in.loads(token, max_age=round(self.unsubscribe_max_age))
         except SignatureExpired:
             raise TokenExpired("this opt-in link has expired") from None
         except BadSignature:

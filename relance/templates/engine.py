@@ -69,7 +69,8 @@ class TemplateError(Exception):
 class _SendUndefined(StrictUndefined):
     """Printing a missing value fails the render, but ``{% if x %}`` may test for it."""
 
-    def __bool__(self) -> bool:
+    # StrictUndefined makes __bool__ raise; here a missing value is only falsy.
+    def __bool__(self) -> bool:  # type: ignore[override]
         return False
 
 
@@ -318,11 +319,11 @@ def _unknown(tree: nodes.Template) -> list[tuple[int, str]]:
     undeclared = meta.find_undeclared_variables(tree)
     found: list[tuple[int, str]] = []
     for name in sorted(undeclared - set(CONTEXT_VARIABLES)):
-        node = next(n for n in tree.find_all(nodes.Name) if n.name == name)
+        line = next(n.lineno for n in tree.find_all(nodes.Name) if n.name == name)
         hint = _suggest(name, CONTEXT_VARIABLES)
         if not hint.startswith(":"):
             hint += f" (free-form data: contact.attributes.{name} or event.properties.{name})"
-        found.append((node.lineno, f"unknown variable '{name}'{hint}"))
+        found.append((line, f"unknown variable '{name}'{hint}"))
     for node, owner, attr in _attribute_reads(tree):
         if attr.startswith("_"):
             found.append(
@@ -336,6 +337,7 @@ def _unknown(tree: nodes.Template) -> list[tuple[int, str]]:
 def _attribute_reads(tree: nodes.Template) -> Iterator[tuple[nodes.Node, str | None, str]]:
     """(node, variable it is read from or None, attribute) for ``x.attr`` and ``x['attr']``."""
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, nodes.Getattr | nodes.Getitem)  # find_all yields the base Node type
         attr = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
         if attr is not None:
             owner = node.node.name if isinstance(node.node, nodes.Name) else None
@@ -346,6 +348,7 @@ def _referenced(tree: nodes.Template) -> list[tuple[int, str]]:
     """(line, name) of the templates included, imported or extended by name."""
     found = []
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        assert isinstance(node, nodes.Include | nodes.Import | nodes.FromImport | nodes.Extends)
         names = node.template.items if isinstance(node.template, nodes.List) else [node.template]
         found += [(node.lineno, n) for n in map(_const, names) if n is not None]
     return found
