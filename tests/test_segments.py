@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from relance.contacts.consent import unsubscribe
+from relance.contacts.upsert import upsert_contact
 from relance.core.db import create_engine, session_factory, sync_url
 from relance.lists import service as lists
 from relance.lists.service import ListIn
@@ -40,7 +41,6 @@ from relance.segments import service as segment_service
 from relance.segments.audience import audience
 from relance.segments.duplicates import normalise_name
 from relance.segments.load import SegmentError, load, parse
-from relance.starter.ingest import upsert_contact
 from tests.conftest import api_client, fresh_database, running_stack
 
 NOW = datetime(2025, 6, 15, 12, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from relance.cli.scenarios import scenarios_app
-from relance.starter.ingest import calendar_period
+from relance.scenarios.periods import calendar_period
 from tests.conftest import EXAMPLES, api_client, running_stack
 
 CLUB = EXAMPLES / "club" / "scenarios"

@@ -31,7 +31,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from relance.bounces.service import base_key
-from relance.gift_cards.service import workflow_id as gift_card_workflow
+from relance.contacts.upsert import ERASED_PREFIX
 from relance.models.journey import CancelRequest
 from relance.models.referral import ReferralInput
 from relance.models.tables.contact import Consent, Contact
@@ -43,9 +43,6 @@ from relance.models.tables.list import ListMember
 from relance.models.tables.points import PointsEntry
 from relance.models.tables.referral import Referral, SponsorCode
 from relance.referrals.guards import normal_email, normal_phone
-from relance.referrals.service import workflow_id as referral_workflow
-from relance.starter.ingest import ERASED_PREFIX
-from relance.starter.ingest import workflow_id as journey_workflow_id
 from relance.workflows import ids
 from relance.workflows.journey import JourneyWorkflow
 
@@ -180,12 +177,12 @@ async def _targets(session: AsyncSession, contact: Contact) -> _Targets:
         )
     ).all()
     for referral_id, sponsor_id in referrals:
-        targets.others.append(referral_workflow(referral_id))
+        targets.others.append(ids.referral(referral_id))
         if sponsor_id == contact.id:
-            targets.sponsored.append(referral_workflow(referral_id))
-            targets.others.append(gift_card_workflow(f"reward-{referral_id}"))  # the sponsor's reward
+            targets.sponsored.append(ids.referral(referral_id))
+            targets.others.append(ids.gift_card(f"reward-{referral_id}"))  # the sponsor's reward
     cards = await session.scalars(select(GiftCard.key).where(GiftCard.contact_id == contact.id))
-    targets.others += [gift_card_workflow(key) for key in cards]
+    targets.others += [ids.gift_card(key) for key in cards]
     bounced = await session.scalars(
         select(Delivery.idempotency_key)
         .join(DeliveryEvent, DeliveryEvent.delivery_key == Delivery.idempotency_key)
@@ -331,9 +328,9 @@ async def _purge(session: AsyncSession, external_id: str, secret: str, why: str)
     renamed: dict[str, str] = {}
     runs = list(await session.scalars(select(JourneyRun).where(JourneyRun.contact_id == contact.id)))
     for run in runs:
-        old_prefix = journey_workflow_id(run.scenario, run.journey, external_id, "")
+        old_prefix = ids.journey(run.scenario, run.journey, external_id, "")
         if run.workflow_id.startswith(old_prefix):
-            new_prefix = journey_workflow_id(run.scenario, run.journey, tomb, "")
+            new_prefix = ids.journey(run.scenario, run.journey, tomb, "")
             new_id = new_prefix + run.workflow_id[len(old_prefix) :]
             renamed[run.workflow_id] = new_id
             run.workflow_id = new_id
@@ -474,7 +471,7 @@ async def _purge_referrals(
         referral.reason = scrub(referral.reason)
         referral.updated_at = now
     # The other party's messages of these referrals name this person in their subject.
-    workflows = [referral_workflow(r.id) for r in referrals]
+    workflows = [ids.referral(r.id) for r in referrals]
     for chunk in _chunks(workflows, 500):
         for row in await session.scalars(select(Delivery).where(Delivery.workflow_id.in_(chunk))):
             row.subject = None

@@ -22,12 +22,9 @@ TEMPLATES = {
 }
 
 
-workflow_id = ids.gift_card
-
-
 async def give(client: Client, settings: Settings, data: GiftCardIn) -> tuple[str, bool]:
     """Start the card's workflow; the same key twice is one card. Returns (workflow id, new)."""
-    wf_id = workflow_id(data.key)
+    wf_id = ids.gift_card(data.key)
     try:
         await client.start_workflow(
             GiftCardWorkflow.run,
@@ -52,16 +49,16 @@ async def give(client: Client, settings: Settings, data: GiftCardIn) -> tuple[st
 
 
 async def use(client: Client, key: str, amount: float) -> None:
-    handle = client.get_workflow_handle_for(GiftCardWorkflow.run, workflow_id(key))
+    handle = client.get_workflow_handle_for(GiftCardWorkflow.run, ids.gift_card(key))
     await handle.signal(
         GiftCardWorkflow.used, GiftCardUse(amount_cents=round(amount * 100), at=datetime.now(UTC))
     )
 
 
 async def state(client: Client, key: str) -> GiftCardState:
-    return await client.get_workflow_handle_for(GiftCardWorkflow.run, workflow_id(key)).query(
+    return await client.get_workflow_handle_for(GiftCardWorkflow.run, ids.gift_card(key)).query(
         GiftCardWorkflow.state
     )
 
 
-__all__ = ["GIFT_CARD_ID", "give", "state", "use", "workflow_id"]
+__all__ = ["GIFT_CARD_ID", "give", "state", "use"]

@@ -13,6 +13,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from relance.contacts.upsert import upsert_contact
 from relance.core.errors import Refused
 from relance.core.settings import Settings
 from relance.models.event import ContactIn
@@ -33,7 +34,6 @@ from relance.models.referral import (
 from relance.models.tables.contact import Contact
 from relance.models.tables.referral import Referral, SponsorCode
 from relance.referrals.guards import customer_before, normal_email, normal_phone, refusal
-from relance.starter.ingest import upsert_contact
 from relance.workflows import ids
 from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
@@ -42,9 +42,6 @@ from relance.workflows.search_attributes import CONTACT_ID, REFERRAL_ID, STEP
 ENDED = ("rewarded", "abandoned", "rejected")  # the workflow is over: signals would find nobody
 CLOSED = ("abandoned", "rejected", "refused")  # nothing may reconcile these any more
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a till
-
-
-workflow_id = ids.referral
 
 
 def derived_id(prefix: str, key: str) -> str:
@@ -201,7 +198,7 @@ class Referrals:
             await self.client.start_workflow(
                 ReferralWorkflow.run,
                 input,
-                id=workflow_id(input.referral_id),
+                id=ids.referral(input.referral_id),
                 task_queue=self.settings.task_queue,
                 # Findable in the UI from the start: ReferralId = '...', Step = 'invited'.
                 search_attributes=TypedSearchAttributes(
@@ -279,7 +276,7 @@ class Referrals:
                 )
             row.order_id, row.updated_at = order_id, datetime.now(UTC)  # a return may follow at once
             referral = row.id
-        handle = self.client.get_workflow_handle_for(ReferralWorkflow.run, workflow_id(referral))
+        handle = self.client.get_workflow_handle_for(ReferralWorkflow.run, ids.referral(referral))
         await handle.signal(ReferralWorkflow.converted, Conversion(order_id=order_id, at=at))
         return ReferralOutcome(referral_id=referral, status="reconciled", detail=f"order {order_id}")
 
@@ -368,7 +365,7 @@ class Referrals:
             return ReferralOutcome(
                 referral_id=row.id, status="ignored", detail=f"the referral is {row.status}"
             )
-        handle = self.client.get_workflow_handle_for(ReferralWorkflow.run, workflow_id(row.id))
+        handle = self.client.get_workflow_handle_for(ReferralWorkflow.run, ids.referral(row.id))
         await handle.signal(ReferralWorkflow.cancelled, Cancellation(order_id=order_id, at=at))
         return ReferralOutcome(referral_id=row.id, status="cancelled", detail=f"order {order_id}")
 
@@ -381,7 +378,7 @@ class Referrals:
             raise Refused("referral_id", f"no referral '{referral_id}'", 404)
         if row.status == "refused":
             raise Refused("referral_id", f"referral '{referral_id}' was refused: {row.reason}", 409)
-        return self.client.get_workflow_handle_for(ReferralWorkflow.run, workflow_id(referral_id)), row
+        return self.client.get_workflow_handle_for(ReferralWorkflow.run, ids.referral(referral_id)), row
 
     async def convert(self, referral_id: str, order_id: str) -> ReferralState:
         handle, row = await self._handle(referral_id)
@@ -402,9 +399,7 @@ class Referrals:
     async def reject(self, referral_id: str, reason: str) -> ReferralState:
         handle, row = await self._handle(referral_id)
         if row.status in ENDED:
-            raise Refused(
-                "referral_id", f"the referral is {row.status}: it can no longer be rejected", 409
-            )
+            raise Refused("referral_id", f"the referral is {row.status}: it can no longer be rejected", 409)
         try:
             return await handle.execute_update(ReferralWorkflow.reject, Rejection(reason=reason))
         except WorkflowUpdateFailedError as error:
@@ -419,8 +414,8 @@ class Referrals:
     async def open_ids(self) -> list[str]:
         """Workflow ids of every referral that has one (simulations wait for them)."""
         async with self.sessions() as session:
-            ids = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
-            return [workflow_id(i) for i in ids]
+            found = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
+            return [ids.referral(i) for i in found]
 
 
 def _reconcilable(row: Referral, order_id: str) -> ReferralOutcome | None:

@@ -30,6 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from relance.channels.memory import CaptureChannel
+from relance.contacts.upsert import IngestError, upsert_contact
 from relance.core.db import create_engine, session_factory
 from relance.core.migrate import upgrade
 from relance.core.settings import Settings
@@ -41,10 +42,9 @@ from relance.models.tables.journey import JourneyRun
 from relance.models.tables.referral import Referral
 from relance.referrals.events import ReferralRouter
 from relance.referrals.service import Referrals
-from relance.referrals.service import workflow_id as referral_workflow_id
 from relance.scenarios.loader import ScenarioSet
 from relance.starter.client import quiet_runtime, register_search_attributes
-from relance.starter.ingest import IngestError, Ingestor, upsert_contact
+from relance.starter.ingest import Ingestor
 from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from relance.workflows import ids
@@ -237,7 +237,7 @@ class Simulation:
             async with sessions() as session:
                 started = set(await session.scalars(select(JourneyRun.workflow_id)))
                 referrals = await session.scalars(select(Referral.id).where(Referral.status != "refused"))
-                started |= {referral_workflow_id(r) for r in referrals}
+                started |= {ids.referral(r) for r in referrals}
                 started |= {ids.gift_card(k) for k in await session.scalars(select(GiftCard.key))}
             fresh = sorted(started - waited)
             if not fresh:

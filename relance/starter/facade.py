@@ -13,27 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from relance.contacts.changes import attribute_changes
+from relance.contacts.erasure import ErasureReport, erase_contact
+from relance.contacts.upsert import IngestError, upsert_contact
 from relance.core.db import create_engine, session_factory
 from relance.core.settings import Settings, get_settings
 from relance.models.event import ContactIn, ContactSaved, EventAccepted, EventIn
 from relance.models.journey import CancelRequest, Channel, JourneyState
 from relance.models.referral import InvitationsAnswer, RefereeIn, ReferralState
 from relance.referrals.event_types import INVITATION_EVENT
+from relance.referrals.events import ReferralRouter
+from relance.referrals.service import Referrals
 from relance.scenarios.loader import ScenarioSet
 from relance.scenarios.registry import scenario_registry
 from relance.starter.client import connect_temporal
-from relance.starter.ingest import IngestError, Ingestor, attribute_changes, upsert_contact
+from relance.starter.ingest import Ingestor
 from relance.workflows.journey import JourneyWorkflow
-
-if TYPE_CHECKING:
-    from relance.contacts.erasure import ErasureReport
-    from relance.referrals.service import Referrals
 
 __all__ = ["EventAccepted", "IngestError", "Relance", "ValidationError"]
 
@@ -57,10 +58,6 @@ class Relance:
             delivery_timeout_seconds=settings.delivery_timeout_seconds,
             default_time_zone=settings.default_time_zone,
         )
-        # Imported here: the referral service itself builds on this package's ingestion.
-        from relance.referrals.events import ReferralRouter
-        from relance.referrals.service import Referrals
-
         self.referrals: Referrals = Referrals(client, self.ingestor.sessions, settings)
         self.ingestor.referrals = ReferralRouter(self.referrals)
 
@@ -131,8 +128,6 @@ class Relance:
     async def erase_contact(self, external_id: str, reason: str | None = None) -> ErasureReport:
         """GDPR erasure: stop the contact's journeys and workflows, purge their personal data, keep
         anonymous counts (see relance.contacts.erasure). Raises UnknownContact; a second call is a no-op."""
-        from relance.contacts.erasure import erase_contact  # it builds on this package's ingestion
-
         secret = self.settings.resolved_secret_key()
         return await erase_contact(self.client, self.ingestor.sessions, secret, external_id, reason)
 

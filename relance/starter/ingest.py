@@ -3,57 +3,48 @@
 Shared by the HTTP API, the Python starter and the simulator, so all three
 behave the same. The database transaction stays open while Temporal is
 called: if Temporal refuses, nothing is stored, and a retry of the same event
-reaches the same deterministic workflow ids.
+reaches the same deterministic workflow ids. The rules it applies belong to their
+services: the contact upsert (relance.contacts), calendar periods and due dates
+(relance.scenarios), segment admission (relance.segments).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from relance.contacts.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, set_consents, unsubscribe
-from relance.core.errors import Refused
+from relance.contacts.changes import Change, attribute_changes
+from relance.contacts.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, unsubscribe
+from relance.contacts.purchases import record_purchase
+from relance.contacts.upsert import IngestError, upsert_contact
 from relance.models.event import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.tables.contact import Contact
 from relance.models.tables.event import Event
 from relance.models.tables.journey import JourneyRun
 from relance.referrals.event_types import REFERRAL_EVENTS, ReferralEventError, check
+from relance.referrals.events import ReferralRouter
 from relance.scenarios.due_dates import DateError, due_times
 from relance.scenarios.loader import ScenarioSet
-from relance.scenarios.model import STATUS_EVENT, Journey, Scenario, Threshold
+from relance.scenarios.model import STATUS_EVENT, Journey, Scenario
+from relance.scenarios.periods import threshold_ref
+from relance.segments.admission import in_segment
 from relance.segments.compile import AUDIENCE_EVENTS
 from relance.workflows import ids
 from relance.workflows import search_attributes as sa
 from relance.workflows.journey import JourneyWorkflow
 
-if TYPE_CHECKING:
-    from relance.referrals.events import ReferralRouter
-
 log = structlog.get_logger("relance.ingest")
-
-
-class IngestError(Refused):
-    """The event cannot be accepted as sent; the message says what to change."""
-
-    title = "the event cannot be accepted"
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
 
 STARTING = "starting"  # stored, not yet accepted by Temporal
 
@@ -79,7 +70,7 @@ class _Plan:
     accepted: EventAccepted
     starts: list[_Start]
     notify: list[str]
-    changes: list[tuple[str, str, object, object]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
 
 def _trigger(event: Event) -> TriggerEvent:
@@ -90,9 +81,6 @@ def _trigger(event: Event) -> TriggerEvent:
         occurred_at=event.occurred_at,
         properties=event.properties,
     )
-
-
-workflow_id = ids.journey
 
 
 @dataclass
@@ -156,7 +144,7 @@ class Ingestor:
         )
 
     async def status_changes(
-        self, changes: list[tuple[str, str, object, object]], occurred_at: datetime, key: str | None = None
+        self, changes: list[Change], occurred_at: datetime, key: str | None = None
     ) -> list[EventAccepted]:
         """An attribute that changed value is an event of its own for journeys that wait for it (S-03)."""
         watched = {
@@ -214,8 +202,8 @@ class Ingestor:
             if entry is None:
                 continue  # not this journey's kind of change, or the threshold is not reached
             start = self._start_of(scenario, journey, contact, trigger, entry or f"e{stored.id}")
-            if journey.trigger.segment is not None and not await _in_segment(
-                session, journey.trigger.segment, contact, occurred_at
+            if journey.trigger.segment is not None and not await in_segment(
+                session, journey.trigger.segment, contact.id, occurred_at
             ):
                 starts.append(start.duplicate(call=False).outside_segment())
                 continue
@@ -262,24 +250,9 @@ class Ingestor:
         if trigger.reentry == "once":
             return "once"
         if trigger.threshold is not None:
-            return await self._threshold_ref(session, trigger.threshold, contact, stored)
+            zone = ZoneInfo(contact.time_zone or self.default_time_zone)
+            return await threshold_ref(session, trigger.threshold, stored, zone)
         return ref or ""
-
-    async def _threshold_ref(
-        self, session: AsyncSession, threshold: Threshold, contact: Contact, stored: Event
-    ) -> str | None:
-        """``<per>:<period>`` once the contact has ``count`` events of this type in the period."""
-        zone = ZoneInfo(contact.time_zone or self.default_time_zone)
-        start, end, label = calendar_period(stored.occurred_at.astimezone(zone), threshold.per)
-        count = await session.scalar(
-            select(func.count(Event.id)).where(
-                Event.contact_id == contact.id,
-                Event.type == stored.type,
-                Event.occurred_at >= start,
-                Event.occurred_at < end,
-            )
-        )
-        return f"{threshold.per}:{label}" if (count or 0) >= threshold.count else None
 
     async def _plan_retry(self, session: AsyncSession, scenarios: ScenarioSet, existing: Event) -> _Plan:
         """The same event again: stored once; journeys whose start failed are started now."""
@@ -312,7 +285,7 @@ class Ingestor:
         ref: str,
     ) -> _Start:
         spec = scenario.journey_spec(journey)
-        wf_id = workflow_id(scenario.scenario, journey.id, contact.external_id, ref)
+        wf_id = ids.journey(scenario.scenario, journey.id, contact.external_id, ref)
         try:
             due_at = due_times(
                 journey, trigger.properties, ZoneInfo(contact.time_zone or self.default_time_zone)
@@ -419,156 +392,6 @@ def _ref(event: EventIn, journey: Journey) -> str | None:
             f"'{event.type}' from another; add it to the event's properties",
         )
     return str(value)
-
-
-async def upsert_contact(session: AsyncSession, data: ContactIn, source: str = "api") -> tuple[Contact, bool]:
-    """Insert or update on the unique key (external id, else email); never a duplicate.
-
-    Consents in the payload are recorded with ``source``; a last purchase date only moves forward.
-    """
-    contact, created = await _upsert_row(session, data)
-    now = datetime.now(UTC)
-    if data.consents:
-        await set_consents(
-            session,
-            contact.id,
-            {str(c): {str(p): v for p, v in purposes.items()} for c, purposes in data.consents.items()},
-            source,
-            now,
-        )
-    if data.last_purchase_at is not None:
-        record_purchase(contact, data.last_purchase_at)
-    return contact, created
-
-
-def record_purchase(contact: Contact, at: datetime) -> None:
-    if contact.last_purchase_at is None or contact.last_purchase_at < at:
-        contact.last_purchase_at = at
-
-
-ERASED_PREFIX = "erased:"  # the tombstone of an erased contact's external id (relance.contacts.erasure)
-
-
-def _refuse_erased(contact: Contact) -> None:
-    if contact.erased_at is not None:
-        raise IngestError(
-            "contact.external_id",
-            f"contact '{contact.external_id}' was erased (GDPR): it accepts no more events or updates",
-        )
-
-
-async def _upsert_row(session: AsyncSession, data: ContactIn) -> tuple[Contact, bool]:
-    if data.external_id is not None and data.external_id.startswith(ERASED_PREFIX):
-        raise IngestError(
-            "contact.external_id",
-            f"'{data.external_id}' is the tombstone of an erased contact (GDPR): it accepts no more events "
-            f"or updates, and ids starting with '{ERASED_PREFIX}' are reserved",
-        )
-    values = data.model_dump(exclude_unset=True, exclude_none=True, exclude={"consents", "last_purchase_at"})
-    values.setdefault("attributes", {})
-    now = datetime.now(UTC)
-    if data.external_id is None:
-        assert data.email is not None
-        existing = await session.scalar(
-            select(Contact).where(Contact.email == data.email).order_by(Contact.id).limit(1)
-        )
-        if existing is not None:
-            _refuse_erased(existing)
-            _note_changes(session, existing, values.get("attributes"))
-            _apply(existing, values, now)
-            return existing, False
-        values["external_id"] = f"rc_{uuid.uuid4().hex[:16]}"
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    existing_id = await session.scalar(select(Contact.id).where(Contact.external_id == values["external_id"]))
-    if existing_id is not None:
-        contact = await session.get(Contact, existing_id)
-        assert contact is not None
-        _refuse_erased(contact)  # being erased: its id is not yet the tombstone
-        _note_changes(session, contact, values.get("attributes"))
-        _apply(contact, values, now)
-        return contact, False
-    stmt = (
-        insert(Contact)
-        .values(**values, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(Contact.id)
-    )
-    new_id = await session.scalar(stmt)
-    if new_id is None:  # inserted concurrently by another request: update that one
-        return await _upsert_row(session, data)
-    contact = await session.get(Contact, new_id)
-    assert contact is not None
-    _note_changes(session, contact, values.get("attributes"), new=True)
-    return contact, True
-
-
-CHANGES = "attribute_changes"  # session.info key: (contact external id, attribute, old, new)
-
-
-def _note_changes(session: AsyncSession, contact: Contact, attributes: object, new: bool = False) -> None:
-    """Remember which attributes change value, for journeys triggered by a status change (S-03)."""
-    if not isinstance(attributes, dict):
-        return
-    before = {} if new else (contact.attributes or {})
-    noted = session.info.setdefault(CHANGES, [])
-    for name, value in attributes.items():
-        if before.get(name) != value:
-            noted.append((contact.external_id, name, before.get(name), value))
-
-
-def attribute_changes(session: AsyncSession) -> list[tuple[str, str, object, object]]:
-    """The changes noted since the last call (they are taken)."""
-    return session.info.pop(CHANGES, [])
-
-
-def _apply(contact: Contact, values: dict[str, object], now: datetime) -> None:
-    attributes = values.pop("attributes", None)
-    email = values.get("email")
-    if isinstance(email, str) and email.strip().lower() != (contact.email or "").strip().lower():
-        # A new address starts clean; the contact's history stays with them (C-08).
-        contact.email_status = "ok"
-    for key, value in values.items():
-        setattr(contact, key, value)
-    if attributes:
-        contact.attributes = {**(contact.attributes or {}), **attributes}  # type: ignore[dict-item]
-    contact.updated_at = now
-
-
-def calendar_period(local: datetime, per: str) -> tuple[datetime, datetime, str]:
-    """The calendar day, week (from Monday), month or year around ``local``: UTC bounds and a label."""
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-    if per == "day":
-        start, end, label = day, day + timedelta(days=1), f"{day:%Y-%m-%d}"
-    elif per == "week":
-        start = day - timedelta(days=day.weekday())
-        end, iso = start + timedelta(days=7), start.isocalendar()
-        label = f"{iso.year}-W{iso.week:02d}"
-    elif per == "month":
-        start = day.replace(day=1)
-        end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
-        label = f"{start:%Y-%m}"
-    else:
-        start, label = day.replace(month=1, day=1), f"{day:%Y}"
-        end = start.replace(year=start.year + 1)
-    # Wall-clock midnights (their UTC offset may differ across a DST change): rebuild each in its zone.
-    zone = local.tzinfo
-    return (
-        start.replace(tzinfo=zone).astimezone(UTC),
-        end.replace(tzinfo=zone).astimezone(UTC),
-        label,
-    )
-
-
-async def _in_segment(session: AsyncSession, spec: object, contact: Contact, at: datetime) -> bool:
-    from relance.segments.audience import (
-        audience,  # the segment compiler is loaded only when a journey uses one
-    )
-
-    found = await session.scalar(
-        select(Contact.id).where(Contact.id == contact.id, Contact.id.in_(audience(spec, at)))  # type: ignore[arg-type]
-    )
-    return found is not None
 
 
 def _text(value: object) -> str | None:
