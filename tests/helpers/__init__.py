@@ -1,0 +1,1 @@
+"""Shared test set-up: stub activities, journey stacks, events and ledger reads."""
