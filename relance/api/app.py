@@ -29,6 +29,7 @@ from relance.api.promo_codes import router as promo_code_routes
 from relance.api.referrals import router as referral_routes
 from relance.api.reports import router as report_routes
 from relance.api.segments import router as segment_routes
+from relance.api.text_guard import TextGuard
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.bounces.sns import SnsVerifier
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     )
     if relance is not None:
         app.state.relance = relance  # usable without the lifespan (in-process ASGI clients)
+    app.add_middleware(TextGuard)
     app.state.signer = settings.signer()
     app.state.sns_verifier = SnsVerifier(
         settings.sns_url_pattern,

@@ -135,7 +135,12 @@ class Broadcasts:
 
     async def state(self, broadcast_id: str) -> BroadcastState:
         handle = self.client.get_workflow_handle_for(BroadcastWorkflow.run, workflow_id(broadcast_id))
-        return await handle.query(BroadcastWorkflow.state)
+        try:
+            return await handle.query(BroadcastWorkflow.state)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            raise Refused("id", f"no send '{broadcast_id}'", 404) from error
 
     async def reschedule(self, broadcast_id: str, at: datetime) -> BroadcastState:
         state = await self._update(broadcast_id, "reschedule", Reschedule(at=at))
