@@ -17,7 +17,7 @@ __all__ = ["Relance"]
 
 def __getattr__(name: str) -> Any:
     if name == "Relance":
-        from relance.starter.facade import Relance
+        from relance.starter.facade import Relance  # on first use: the facade loads SQLAlchemy and temporalio
 
         return Relance
     raise AttributeError(f"module 'relance.starter' has no attribute {name!r}")

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.service import RPCError, RPCStatusCode
 
+from relance.core.codec import data_converter, parse_keys
 from relance.core.settings import Settings
+from relance.workflows.search_attributes import ALL
 
 
 def temporal_data_converter(settings: Settings) -> DataConverter:
     """Pydantic payloads, sealed when ``RELANCE_PAYLOAD_KEYS`` is set (see relance.core.codec)."""
     if not settings.payload_keys:
         return pydantic_data_converter
-    from relance.core.codec import data_converter, parse_keys
-
     return data_converter(pydantic_data_converter, parse_keys(settings.payload_keys))
 
 
@@ -29,12 +32,6 @@ async def connect_temporal(settings: Settings) -> Client:
 
 async def register_search_attributes(client: Client, namespace: str) -> None:
     """Declare relance's search attributes on a server that lacks them (test servers, fresh clusters)."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from relance.workflows.search_attributes import ALL
-
     request = AddSearchAttributesRequest(
         namespace=namespace,
         search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in ALL},
