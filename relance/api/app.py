@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 
 from relance.api.bounces import router as webhooks
 from relance.api.broadcasts import router as send_routes
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
         if owned:
             await app.state.relance.close()
 
-    app = FastAPI(
+    # The docs pages' scripts and styles are served from the package: /docs works offline.
+    app = FastAPIOffline(
         title="relance",
         version="0.1.0",
         summary="Customer journeys on Temporal: send events, inspect and cancel journeys.",
