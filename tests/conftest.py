@@ -35,6 +35,7 @@ from relance.templates.engine import TemplateStore
 from relance.worker import build_worker
 from relance.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests.aws_peer import MotoServer
+from tests.helpers.stubs import Stubs, running_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -97,6 +98,26 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server of one's own (never shared between tests)."""
     async with time_skipping_environment() as env:
         yield env
+
+
+@pytest.fixture
+def stubs() -> Stubs:
+    """Stub activities under the real names, recording every call (tests/helpers/stubs.py)."""
+    return Stubs()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stub_queue(time_env: WorkflowEnvironment, stubs: Stubs) -> AsyncIterator[str]:
+    """The task queue of a worker running every relance workflow against ``stubs``."""
+    async with running_workers(time_env, stubs) as task_queue:
+        yield task_queue
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(time_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Stack]:
+    """A stack on the example scenarios and templates, a time-skipping server and a SQLite file."""
+    async with running_stack(time_env.client, sqlite_url) as stack:
+        yield stack
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

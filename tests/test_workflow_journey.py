@@ -28,7 +28,7 @@ from relance.models.journey import (
     TriggerEvent,
 )
 from relance.workflows.journey import JourneyWorkflow
-from tests.helpers.stubs import Stubs, running_workers
+from tests.helpers.stubs import Stubs
 from tests.helpers.timing import DAY, close_to
 
 HOUR = timedelta(hours=1)
@@ -95,9 +95,9 @@ INVITE_AND_REMINDER = (step("invite", 3 * DAY, Anchor.TRIGGER), step("reminder",
 
 
 @pytest.mark.feature("J-02")
-async def test_delays_count_from_the_trigger_or_from_the_previous_send(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-
+async def test_delays_count_from_the_trigger_or_from_the_previous_send(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
     def late_invite(request: DeliveryRequest) -> StepOutcome:
         # The delivery may take place after the decision (commercial-pressure arbitration):
         # "previous" counts from the send itself.
@@ -105,13 +105,12 @@ async def test_delays_count_from_the_trigger_or_from_the_previous_send(time_env:
         return StepOutcome(step=request.step.id, status=DeliveryStatus.SENT, at=at)
 
     stubs.deliver = late_invite
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        steps = (*INVITE_AND_REMINDER, step("survey", 20 * DAY, Anchor.TRIGGER))
-        handle = await start(time_env, queue, journey(t0, *steps))
-        await time_env.sleep(4 * DAY)
-        assert [s for s, _ in stubs.deliveries()] == ["invite"]
-        state: JourneyState = await handle.result()
+    t0 = await time_env.get_current_time()
+    steps = (*INVITE_AND_REMINDER, step("survey", 20 * DAY, Anchor.TRIGGER))
+    handle = await start(time_env, stub_queue, journey(t0, *steps))
+    await time_env.sleep(4 * DAY)
+    assert [s for s, _ in stubs.deliveries()] == ["invite"]
+    state: JourneyState = await handle.result()
 
     (invite, invite_at), (reminder, reminder_at), (survey, survey_at) = stubs.deliveries()
     assert (invite, reminder, survey) == ("invite", "reminder", "survey")
@@ -126,14 +125,14 @@ async def test_delays_count_from_the_trigger_or_from_the_previous_send(time_env:
 @pytest.mark.feature("J-02")
 async def test_a_message_timed_from_a_date_before_the_trigger_is_skipped(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        due = {"eve": t0 - HOUR, "morning": t0 + 2 * DAY}  # computed at ingestion from a booking date
-        steps = (step("eve", timedelta(0), Anchor.TRIGGER), step("morning", timedelta(0), Anchor.TRIGGER))
-        handle = await start(time_env, queue, journey(t0, *steps, due_at=due))
-        await handle.result()
+    t0 = await time_env.get_current_time()
+    due = {"eve": t0 - HOUR, "morning": t0 + 2 * DAY}  # computed at ingestion from a booking date
+    steps = (step("eve", timedelta(0), Anchor.TRIGGER), step("morning", timedelta(0), Anchor.TRIGGER))
+    handle = await start(time_env, stub_queue, journey(t0, *steps, due_at=due))
+    await handle.result()
 
     assert [(s, reason) for s, reason, _ in skips(stubs)] == [
         ("eve", f"due {due['eve'].isoformat()}, before the trigger")
@@ -143,21 +142,19 @@ async def test_a_message_timed_from_a_date_before_the_trigger_is_skipped(
 
 
 @pytest.mark.feature("R-03")
-async def test_unless_skips_a_message_once_the_named_event_was_seen(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        steps = (
-            step("invite", DAY, Anchor.TRIGGER),
-            step("reminder", 7 * DAY, unless=("referral_sent",)),
-            step("survey", DAY, unless=("complaint",)),  # another event: still goes
-        )
-        handle = await start(time_env, queue, journey(t0, *steps))
-        await time_env.sleep(2 * DAY)
-        await handle.signal(
-            JourneyWorkflow.event, DomainEvent(type="referral_sent", occurred_at=t0 + 2 * DAY)
-        )
-        state: JourneyState = await handle.result()
+async def test_unless_skips_a_message_once_the_named_event_was_seen(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    steps = (
+        step("invite", DAY, Anchor.TRIGGER),
+        step("reminder", 7 * DAY, unless=("referral_sent",)),
+        step("survey", DAY, unless=("complaint",)),  # another event: still goes
+    )
+    handle = await start(time_env, stub_queue, journey(t0, *steps))
+    await time_env.sleep(2 * DAY)
+    await handle.signal(JourneyWorkflow.event, DomainEvent(type="referral_sent", occurred_at=t0 + 2 * DAY))
+    state: JourneyState = await handle.result()
 
     assert [s for s, _ in stubs.deliveries()] == ["invite", "survey"]
     [(skipped, reason, at)] = skips(stubs)
@@ -172,12 +169,12 @@ async def test_unless_skips_a_message_once_the_named_event_was_seen(time_env: Wo
 
 async def test_a_disabled_message_is_skipped_and_the_next_one_still_goes(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        steps = (step("invite", DAY, Anchor.TRIGGER, enabled=False), step("reminder", DAY))
-        await (await start(time_env, queue, journey(t0, *steps))).result()
+    t0 = await time_env.get_current_time()
+    steps = (step("invite", DAY, Anchor.TRIGGER, enabled=False), step("reminder", DAY))
+    await (await start(time_env, stub_queue, journey(t0, *steps))).result()
 
     assert [(s, reason) for s, reason, _ in skips(stubs)] == [("invite", "message disabled")]
     [(reminder, at)] = stubs.deliveries()
@@ -185,16 +182,16 @@ async def test_a_disabled_message_is_skipped_and_the_next_one_still_goes(
 
 
 @pytest.mark.feature("J-03")
-async def test_an_exit_event_ends_the_journey_and_skips_what_remains(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start(time_env, queue, journey(t0, *INVITE_AND_REMINDER, exit_on=["unsubscribed"]))
-        await time_env.sleep(DAY)
-        await handle.signal(JourneyWorkflow.event, DomainEvent(type="opened", occurred_at=t0 + DAY))
-        assert (await handle.query(JourneyWorkflow.state)).status == "running"  # not an exit event
-        await handle.signal(JourneyWorkflow.event, DomainEvent(type="unsubscribed", occurred_at=t0 + DAY))
-        state: JourneyState = await handle.result()
+async def test_an_exit_event_ends_the_journey_and_skips_what_remains(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    handle = await start(time_env, stub_queue, journey(t0, *INVITE_AND_REMINDER, exit_on=["unsubscribed"]))
+    await time_env.sleep(DAY)
+    await handle.signal(JourneyWorkflow.event, DomainEvent(type="opened", occurred_at=t0 + DAY))
+    assert (await handle.query(JourneyWorkflow.state)).status == "running"  # not an exit event
+    await handle.signal(JourneyWorkflow.event, DomainEvent(type="unsubscribed", occurred_at=t0 + DAY))
+    state: JourneyState = await handle.result()
 
     assert stubs.deliveries() == []
     assert [(s, reason) for s, reason, _ in skips(stubs)] == [
@@ -207,17 +204,15 @@ async def test_an_exit_event_ends_the_journey_and_skips_what_remains(time_env: W
 
 
 @pytest.mark.feature("J-03")
-async def test_the_cancel_signal_skips_what_remains_with_its_reason(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start(time_env, queue, journey(t0, *INVITE_AND_REMINDER))
-        await time_env.sleep(4 * DAY)
-        await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason="asked the shop by phone"))
-        await handle.signal(
-            JourneyWorkflow.cancel, CancelRequest(reason="a second time")
-        )  # the first one holds
-        state: JourneyState = await handle.result()
+async def test_the_cancel_signal_skips_what_remains_with_its_reason(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    handle = await start(time_env, stub_queue, journey(t0, *INVITE_AND_REMINDER))
+    await time_env.sleep(4 * DAY)
+    await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason="asked the shop by phone"))
+    await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason="a second time"))  # the first one holds
+    state: JourneyState = await handle.result()
 
     assert [s for s, _ in stubs.deliveries()] == ["invite"]
     [(skipped, reason, at)] = skips(stubs)
@@ -248,19 +243,26 @@ def deferred_once(until_after: timedelta) -> Callable[[DeliveryRequest], StepOut
     return deliver
 
 
+async def sms_deferred_for_the_night(
+    env: WorkflowEnvironment, stubs: Stubs, queue: str
+) -> tuple[datetime, WorkflowHandle]:
+    """An SMS due an hour after the trigger, deferred by 10 hours; 3 hours in, it is waiting."""
+    stubs.deliver = deferred_once(10 * HOUR)
+    t0 = await env.get_current_time()
+    handle = await start(env, queue, journey(t0, step("sms", HOUR, Anchor.TRIGGER, channel=Channel.SMS)))
+    await env.sleep(3 * HOUR)
+    return t0, handle
+
+
 @pytest.mark.feature("D-05")
 async def test_a_deferred_message_waits_until_its_time_then_is_asked_again(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs(deliver=deferred_once(10 * HOUR))
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start(
-            time_env, queue, journey(t0, step("sms", HOUR, Anchor.TRIGGER, channel=Channel.SMS))
-        )
-        await time_env.sleep(3 * HOUR)
-        waiting: JourneyState = await handle.query(JourneyWorkflow.state)
-        state: JourneyState = await handle.result()
+    t0, handle = await sms_deferred_for_the_night(time_env, stubs, stub_queue)
+    waiting: JourneyState = await handle.query(JourneyWorkflow.state)
+    state: JourneyState = await handle.result()
 
     first, second = stubs.named("deliver_message")
     assert close_to(first.at, t0 + HOUR) and close_to(second.at, t0 + 11 * HOUR)
@@ -274,16 +276,12 @@ async def test_a_deferred_message_waits_until_its_time_then_is_asked_again(
 
 
 @pytest.mark.feature("J-03")
-async def test_a_cancel_during_a_deferral_skips_the_message(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs(deliver=deferred_once(10 * HOUR))
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start(
-            time_env, queue, journey(t0, step("sms", HOUR, Anchor.TRIGGER, channel=Channel.SMS))
-        )
-        await time_env.sleep(3 * HOUR)
-        await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason="order cancelled"))
-        state: JourneyState = await handle.result()
+async def test_a_cancel_during_a_deferral_skips_the_message(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0, handle = await sms_deferred_for_the_night(time_env, stubs, stub_queue)
+    await handle.signal(JourneyWorkflow.cancel, CancelRequest(reason="order cancelled"))
+    state: JourneyState = await handle.result()
 
     assert len(stubs.named("deliver_message")) == 1
     [(skipped, reason, at)] = skips(stubs)
@@ -292,15 +290,15 @@ async def test_a_cancel_during_a_deferral_skips_the_message(time_env: WorkflowEn
 
 
 @pytest.mark.feature("J-01")
-async def test_a_repeated_trigger_is_counted_not_run_again(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        input = journey(t0, *INVITE_AND_REMINDER)
-        first = await start(time_env, queue, input)
-        again = await start(time_env, queue, input)  # signal-with-start on a running journey: a signal
-        assert again.result_run_id == first.result_run_id
-        state: JourneyState = await first.result()
+async def test_a_repeated_trigger_is_counted_not_run_again(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    input = journey(t0, *INVITE_AND_REMINDER)
+    first = await start(time_env, stub_queue, input)
+    again = await start(time_env, stub_queue, input)  # signal-with-start on a running journey: a signal
+    assert again.result_run_id == first.result_run_id
+    state: JourneyState = await first.result()
 
     assert state.duplicate_triggers == 1
     assert [s for s, _ in stubs.deliveries()] == ["invite", "reminder"]
@@ -310,32 +308,32 @@ async def test_a_repeated_trigger_is_counted_not_run_again(time_env: WorkflowEnv
 @pytest.mark.feature("J-04")
 async def test_the_state_query_tells_the_current_step_next_send_and_steps_done(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start(time_env, queue, journey(t0, *INVITE_AND_REMINDER))
+    t0 = await time_env.get_current_time()
+    handle = await start(time_env, stub_queue, journey(t0, *INVITE_AND_REMINDER))
 
-        state: JourneyState = await handle.query(JourneyWorkflow.state)
-        assert (state.status, state.current_step, state.steps_done) == ("running", "invite", [])
-        assert (state.scenario, state.journey, state.version, state.contact) == (
-            "shop",
-            "thanks",
-            "v1",
-            "c-1",
-        )
-        assert state.next_send is not None and state.next_send.step == "invite"
-        assert close_to(state.next_send.at, t0 + 3 * DAY)
+    state: JourneyState = await handle.query(JourneyWorkflow.state)
+    assert (state.status, state.current_step, state.steps_done) == ("running", "invite", [])
+    assert (state.scenario, state.journey, state.version, state.contact) == (
+        "shop",
+        "thanks",
+        "v1",
+        "c-1",
+    )
+    assert state.next_send is not None and state.next_send.step == "invite"
+    assert close_to(state.next_send.at, t0 + 3 * DAY)
 
-        await time_env.sleep(4 * DAY)
-        state = await handle.query(JourneyWorkflow.state)
-        assert state.current_step == "reminder"
-        assert [(o.step, o.status) for o in state.steps_done] == [("invite", DeliveryStatus.SENT)]
-        assert state.next_send is not None and state.next_send.step == "reminder"
-        assert close_to(state.next_send.at, state.steps_done[0].at + 7 * DAY)
+    await time_env.sleep(4 * DAY)
+    state = await handle.query(JourneyWorkflow.state)
+    assert state.current_step == "reminder"
+    assert [(o.step, o.status) for o in state.steps_done] == [("invite", DeliveryStatus.SENT)]
+    assert state.next_send is not None and state.next_send.step == "reminder"
+    assert close_to(state.next_send.at, state.steps_done[0].at + 7 * DAY)
 
-        result: JourneyState = await handle.result()
-        state = await handle.query(JourneyWorkflow.state)  # a closed journey still answers
+    result: JourneyState = await handle.result()
+    state = await handle.query(JourneyWorkflow.state)  # a closed journey still answers
 
     assert (state.status, state.current_step, state.next_send) == ("completed", None, None)
     assert [o.step for o in state.steps_done] == ["invite", "reminder"]

@@ -27,7 +27,7 @@ from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.referral import GIFT_CARD_TEMPLATES, ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
-from tests.helpers.stubs import CARD_VALIDITY, Stubs, running_workers
+from tests.helpers.stubs import CARD_VALIDITY, Stubs
 from tests.helpers.timing import DAY, close_to
 
 HOUR = timedelta(hours=1)
@@ -68,11 +68,11 @@ async def start_referral(env: WorkflowEnvironment, queue: str, input: ReferralIn
 @pytest.mark.feature("R-09")
 async def test_a_referee_who_never_buys_is_invited_reminded_then_the_referral_lapses(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        state: ReferralState = await (await start_referral(time_env, queue, referral())).result()
+    t0 = await time_env.get_current_time()
+    state: ReferralState = await (await start_referral(time_env, stub_queue, referral())).result()
 
     sent = stubs.named("deliver_message")
     assert [(c.payload.step.id, c.payload.contact, c.payload.step.purpose) for c in sent] == [
@@ -97,21 +97,18 @@ async def test_a_referee_who_never_buys_is_invited_reminded_then_the_referral_la
 @pytest.mark.feature("R-16")
 @pytest.mark.parametrize("reward_used", [False, True])
 async def test_a_conversion_is_reconciled_validated_after_the_window_then_rewarded(
-    time_env: WorkflowEnvironment, reward_used: bool
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str, reward_used: bool
 ) -> None:
-    stubs = Stubs(reward_used=reward_used)
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        input = referral(reward_reminder_days=30, refer_again_days=60)
-        handle = await start_referral(time_env, queue, input)
-        await time_env.sleep(3 * DAY)
-        await handle.signal(ReferralWorkflow.converted, Conversion(order_id="O-1", at=t0 + 3 * DAY))
-        await handle.signal(
-            ReferralWorkflow.converted, Conversion(order_id="O-2", at=t0 + 3 * DAY)
-        )  # one reward
-        await time_env.sleep(14 * DAY)  # the 15-day window is still open
-        assert statuses(stubs) == [("reconciled", None, "O-1")]
-        state: ReferralState = await handle.result()
+    stubs.reward_used = reward_used
+    t0 = await time_env.get_current_time()
+    input = referral(reward_reminder_days=30, refer_again_days=60)
+    handle = await start_referral(time_env, stub_queue, input)
+    await time_env.sleep(3 * DAY)
+    await handle.signal(ReferralWorkflow.converted, Conversion(order_id="O-1", at=t0 + 3 * DAY))
+    await handle.signal(ReferralWorkflow.converted, Conversion(order_id="O-2", at=t0 + 3 * DAY))  # one reward
+    await time_env.sleep(14 * DAY)  # the 15-day window is still open
+    assert statuses(stubs) == [("reconciled", None, "O-1")]
+    state: ReferralState = await handle.result()
 
     reminder = [("reward_reminder", 48 * DAY)] if not reward_used else []
     expected = [
@@ -145,20 +142,20 @@ async def test_a_conversion_is_reconciled_validated_after_the_window_then_reward
 
 @pytest.mark.feature("R-11")
 @pytest.mark.feature("R-15")
-async def test_a_return_in_the_validation_window_abandons_the_referral(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        bought = Conversion(order_id="O-1", at=t0)  # came through a shared link: no invitation
-        handle = await start_referral(time_env, queue, referral(conversion=bought))
-        await time_env.sleep(5 * DAY)
-        await handle.signal(
-            ReferralWorkflow.cancelled, Cancellation(order_id="O-9", at=t0 + 5 * DAY)
-        )  # not this one
-        await time_env.sleep(DAY)
-        assert statuses(stubs) == [("reconciled", None, "O-1")]
-        await handle.signal(ReferralWorkflow.cancelled, Cancellation(order_id="O-1", at=t0 + 6 * DAY))
-        state: ReferralState = await handle.result()
+async def test_a_return_in_the_validation_window_abandons_the_referral(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    bought = Conversion(order_id="O-1", at=t0)  # came through a shared link: no invitation
+    handle = await start_referral(time_env, stub_queue, referral(conversion=bought))
+    await time_env.sleep(5 * DAY)
+    await handle.signal(
+        ReferralWorkflow.cancelled, Cancellation(order_id="O-9", at=t0 + 5 * DAY)
+    )  # not this one
+    await time_env.sleep(DAY)
+    assert statuses(stubs) == [("reconciled", None, "O-1")]
+    await handle.signal(ReferralWorkflow.cancelled, Cancellation(order_id="O-1", at=t0 + 6 * DAY))
+    state: ReferralState = await handle.result()
 
     assert [s for s, _ in stubs.deliveries()] == [
         "reconciled_sponsor",
@@ -172,23 +169,23 @@ async def test_a_return_in_the_validation_window_abandons_the_referral(time_env:
 
 
 @pytest.mark.feature("R-15")
-async def test_an_operator_rejects_a_referral_until_it_is_validated(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        pending = await start_referral(time_env, queue, referral())
-        await time_env.sleep(2 * DAY)
-        await pending.execute_update(ReferralWorkflow.reject, Rejection(reason="same household"))
-        rejected: ReferralState = await pending.result()
+async def test_an_operator_rejects_a_referral_until_it_is_validated(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    pending = await start_referral(time_env, stub_queue, referral())
+    await time_env.sleep(2 * DAY)
+    await pending.execute_update(ReferralWorkflow.reject, Rejection(reason="same household"))
+    rejected: ReferralState = await pending.result()
 
-        late = await start_referral(
-            time_env,
-            queue,
-            referral(referral_id="r-2", conversion=Conversion(order_id="O-1", at=t0), refer_again_days=60),
-        )
-        await time_env.sleep(20 * DAY)  # validated and rewarded; waiting to invite the sponsor again
-        with pytest.raises(WorkflowUpdateFailedError):
-            await late.execute_update(ReferralWorkflow.reject, Rejection(reason="too late"))
+    late = await start_referral(
+        time_env,
+        stub_queue,
+        referral(referral_id="r-2", conversion=Conversion(order_id="O-1", at=t0), refer_again_days=60),
+    )
+    await time_env.sleep(20 * DAY)  # validated and rewarded; waiting to invite the sponsor again
+    with pytest.raises(WorkflowUpdateFailedError):
+        await late.execute_update(ReferralWorkflow.reject, Rejection(reason="too late"))
 
     assert (rejected.status, rejected.reason) == ("rejected", "same household")
     first = [c for c in stubs.named("record_referral_status") if c.payload.referral_id == "r-1"]
@@ -199,16 +196,16 @@ async def test_an_operator_rejects_a_referral_until_it_is_validated(time_env: Wo
 
 
 @pytest.mark.feature("R-12")
-async def test_a_gift_card_reward_is_a_card_workflow_of_its_own(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        input = referral(reward="gift_card", reward_amount=15.0, conversion=Conversion(order_id="O-1", at=t0))
-        state: ReferralState = await (await start_referral(time_env, queue, input)).result()
-        # The referral is over; the card lives its own year (parent close policy: abandon).
-        child = time_env.client.get_workflow_handle_for(GiftCardWorkflow.run, "gift-card:reward-r-1")
-        async with time_skipping(time_env.client):  # a handle not from start_workflow does not skip by itself
-            card: GiftCardState = await child.result()
+async def test_a_gift_card_reward_is_a_card_workflow_of_its_own(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    input = referral(reward="gift_card", reward_amount=15.0, conversion=Conversion(order_id="O-1", at=t0))
+    state: ReferralState = await (await start_referral(time_env, stub_queue, input)).result()
+    # The referral is over; the card lives its own year (parent close policy: abandon).
+    child = time_env.client.get_workflow_handle_for(GiftCardWorkflow.run, "gift-card:reward-r-1")
+    async with time_skipping(time_env.client):  # a handle not from start_workflow does not skip by itself
+        card: GiftCardState = await child.result()
 
     [issued] = stubs.named("issue_gift_card")
     assert (issued.payload.key, issued.payload.contact, issued.payload.amount_cents) == (
@@ -238,28 +235,31 @@ async def test_a_gift_card_reward_is_a_card_workflow_of_its_own(time_env: Workfl
     ],
 )
 async def test_the_sponsor_is_thanked_once_per_batch_when_the_mode_says(
-    time_env: WorkflowEnvironment, mode: ThankYouMode, signalled: list[str], after: timedelta
+    time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
+    mode: ThankYouMode,
+    signalled: list[str],
+    after: timedelta,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        input = ThanksInput(
-            batch_id="b-1",
-            sponsor="s-1",
-            sponsor_name="Sam",
-            referral_ids=["r-1", "r-2"],
-            referees=["Ana", "Bo"],
-            mode=mode,
-            wait_hours=6,
-        )
-        handle = await time_env.client.start_workflow(
-            ReferralThanksWorkflow.run, input, id="referral-thanks:b-1", task_queue=queue
-        )
-        await time_env.sleep(2 * HOUR)
-        for referral_id in signalled:
-            await handle.signal(ReferralThanksWorkflow.invitation_sent, referral_id)
-        outcome = await handle.result()
-        seen = await handle.query(ReferralThanksWorkflow.invitations_sent)
+    t0 = await time_env.get_current_time()
+    input = ThanksInput(
+        batch_id="b-1",
+        sponsor="s-1",
+        sponsor_name="Sam",
+        referral_ids=["r-1", "r-2"],
+        referees=["Ana", "Bo"],
+        mode=mode,
+        wait_hours=6,
+    )
+    handle = await time_env.client.start_workflow(
+        ReferralThanksWorkflow.run, input, id="referral-thanks:b-1", task_queue=stub_queue
+    )
+    await time_env.sleep(2 * HOUR)
+    for referral_id in signalled:
+        await handle.signal(ReferralThanksWorkflow.invitation_sent, referral_id)
+    outcome = await handle.result()
+    seen = await handle.query(ReferralThanksWorkflow.invitations_sent)
 
     [thanks] = stubs.named("deliver_message")
     assert (thanks.payload.step.id, thanks.payload.contact, thanks.payload.step.purpose) == (
@@ -279,23 +279,23 @@ async def test_the_sponsor_is_thanked_once_per_batch_when_the_mode_says(
 # --- gift cards ----------------------------------------------------------------------------
 
 
-def gift_card() -> GiftCardInput:
-    return GiftCardInput(
+async def start_card(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
+    """A 20 EUR card for h-1, as the API issues it."""
+    input = GiftCardInput(
         key="k-1", contact="h-1", amount_cents=2000, currency="EUR", templates=GIFT_CARD_TEMPLATES
     )
+    return await env.client.start_workflow(GiftCardWorkflow.run, input, id="gift-card:k-1", task_queue=queue)
 
 
 @pytest.mark.feature("G-01")
 @pytest.mark.feature("G-05")
 @pytest.mark.feature("G-06")
-async def test_an_unspent_card_is_warned_seven_days_before_it_expires(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await time_env.client.start_workflow(
-            GiftCardWorkflow.run, gift_card(), id="gift-card:k-1", task_queue=queue
-        )
-        state: GiftCardState = await handle.result()
+async def test_an_unspent_card_is_warned_seven_days_before_it_expires(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    handle = await start_card(time_env, stub_queue)
+    state: GiftCardState = await handle.result()
 
     expected = [
         ("delivery", timedelta(0)),
@@ -313,19 +313,17 @@ async def test_an_unspent_card_is_warned_seven_days_before_it_expires(time_env: 
 
 
 @pytest.mark.feature("G-04")
-async def test_each_use_tells_the_balance_left_until_the_card_is_empty(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await time_env.client.start_workflow(
-            GiftCardWorkflow.run, gift_card(), id="gift-card:k-1", task_queue=queue
-        )
-        await time_env.sleep(10 * DAY)
-        await handle.signal(GiftCardWorkflow.used, GiftCardUse(amount_cents=500, at=t0 + 10 * DAY))
-        await time_env.sleep(DAY)
-        assert (await handle.query(GiftCardWorkflow.state)).status == "active"
-        await handle.signal(GiftCardWorkflow.used, GiftCardUse(amount_cents=5000, at=t0 + 11 * DAY))  # over
-        state: GiftCardState = await handle.result()
+async def test_each_use_tells_the_balance_left_until_the_card_is_empty(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    t0 = await time_env.get_current_time()
+    handle = await start_card(time_env, stub_queue)
+    await time_env.sleep(10 * DAY)
+    await handle.signal(GiftCardWorkflow.used, GiftCardUse(amount_cents=500, at=t0 + 10 * DAY))
+    await time_env.sleep(DAY)
+    assert (await handle.query(GiftCardWorkflow.state)).status == "active"
+    await handle.signal(GiftCardWorkflow.used, GiftCardUse(amount_cents=5000, at=t0 + 11 * DAY))  # over
+    state: GiftCardState = await handle.result()
 
     assert [c.payload.balance_cents for c in stubs.named("record_gift_card_balance")] == [1500, 0]
     used = [c for c in stubs.named("deliver_message") if c.payload.step.id == "used"]
@@ -354,18 +352,18 @@ async def start_bounces(env: WorkflowEnvironment, queue: str) -> tuple[WorkflowH
 
 
 @pytest.mark.feature("D-08")
-async def test_a_soft_bounce_is_tried_three_times_within_24_hours(time_env: WorkflowEnvironment) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        handle, t0 = await start_bounces(time_env, queue)
-        await time_env.sleep(13 * HOUR)
-        second = SoftBounce(delivery_key="d-1:2", at=t0 + 13 * HOUR)
-        await handle.signal(SoftBounceWorkflow.bounced, second)
-        await handle.signal(SoftBounceWorkflow.bounced, second)  # the provider says it twice
-        assert await handle.query(SoftBounceWorkflow.attempts_bounced) == 2
-        await time_env.sleep(12 * HOUR)
-        await handle.signal(SoftBounceWorkflow.bounced, SoftBounce(delivery_key="d-1:3", at=t0 + 25 * HOUR))
-        reason = await handle.result()
+async def test_a_soft_bounce_is_tried_three_times_within_24_hours(
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str
+) -> None:
+    handle, t0 = await start_bounces(time_env, stub_queue)
+    await time_env.sleep(13 * HOUR)
+    second = SoftBounce(delivery_key="d-1:2", at=t0 + 13 * HOUR)
+    await handle.signal(SoftBounceWorkflow.bounced, second)
+    await handle.signal(SoftBounceWorkflow.bounced, second)  # the provider says it twice
+    assert await handle.query(SoftBounceWorkflow.attempts_bounced) == 2
+    await time_env.sleep(12 * HOUR)
+    await handle.signal(SoftBounceWorkflow.bounced, SoftBounce(delivery_key="d-1:3", at=t0 + 25 * HOUR))
+    reason = await handle.result()
 
     resends = stubs.named("resend_message")
     assert [(c.payload.delivery_key, c.payload.attempt) for c in resends] == [("d-1", 2), ("d-1", 3)]
@@ -383,12 +381,11 @@ async def test_a_soft_bounce_is_tried_three_times_within_24_hours(time_env: Work
     ],
 )
 async def test_the_attempts_stop_when_a_retry_is_not_bounced_or_not_sent(
-    time_env: WorkflowEnvironment, resend_status: DeliveryStatus, reason: str
+    time_env: WorkflowEnvironment, stubs: Stubs, stub_queue: str, resend_status: DeliveryStatus, reason: str
 ) -> None:
-    stubs = Stubs(resend_status=resend_status)
-    async with running_workers(time_env, stubs) as queue:
-        handle, _ = await start_bounces(time_env, queue)
-        assert await handle.result() == reason
+    stubs.resend_status = resend_status
+    handle, _ = await start_bounces(time_env, stub_queue)
+    assert await handle.result() == reason
 
     assert [c.payload.attempt for c in stubs.named("resend_message")] == [2]
     assert [c.payload.reason for c in stubs.named("end_soft_bounces")] == [reason]
@@ -411,20 +408,19 @@ async def start_broadcast(
 @pytest.mark.feature("B-05")
 async def test_a_send_waits_the_safety_delay_then_goes_in_batches_and_reports(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs(
-        recipients=3,
-        batches=[
-            BatchResult(last_seq=2, processed=2, done=False),
-            BatchResult(last_seq=3, processed=1, done=True),
-        ],
-    )
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start_broadcast(time_env, queue, timedelta(minutes=15))
-        await time_env.sleep(timedelta(minutes=10))
-        assert stubs.named("snapshot_audience") == []
-        state: BroadcastState = await handle.result()
+    stubs.recipients = 3
+    stubs.batches = [
+        BatchResult(last_seq=2, processed=2, done=False),
+        BatchResult(last_seq=3, processed=1, done=True),
+    ]
+    t0 = await time_env.get_current_time()
+    handle = await start_broadcast(time_env, stub_queue, timedelta(minutes=15))
+    await time_env.sleep(timedelta(minutes=10))
+    assert stubs.named("snapshot_audience") == []
+    state: BroadcastState = await handle.result()
 
     [snapshot] = stubs.named("snapshot_audience")
     assert close_to(snapshot.at, t0 + timedelta(minutes=15))
@@ -437,20 +433,20 @@ async def test_a_send_waits_the_safety_delay_then_goes_in_batches_and_reports(
 @pytest.mark.feature("B-03")
 async def test_a_scheduled_send_can_be_moved_or_cancelled_until_it_starts(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs()
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        handle = await start_broadcast(time_env, queue, timedelta(minutes=15))
-        with pytest.raises(WorkflowUpdateFailedError):
-            await handle.execute_update(BroadcastWorkflow.reschedule, Reschedule(at=t0 - HOUR))
-        moved: BroadcastState = await handle.execute_update(
-            BroadcastWorkflow.reschedule, Reschedule(at=t0 + 2 * HOUR)
-        )
-        await time_env.sleep(HOUR)  # past the first time: the new one holds
-        assert stubs.named("snapshot_audience") == []
-        await handle.execute_update(BroadcastWorkflow.cancel)
-        state: BroadcastState = await handle.result()
+    t0 = await time_env.get_current_time()
+    handle = await start_broadcast(time_env, stub_queue, timedelta(minutes=15))
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(BroadcastWorkflow.reschedule, Reschedule(at=t0 - HOUR))
+    moved: BroadcastState = await handle.execute_update(
+        BroadcastWorkflow.reschedule, Reschedule(at=t0 + 2 * HOUR)
+    )
+    await time_env.sleep(HOUR)  # past the first time: the new one holds
+    assert stubs.named("snapshot_audience") == []
+    await handle.execute_update(BroadcastWorkflow.cancel)
+    state: BroadcastState = await handle.result()
 
     assert close_to(moved.send_at, t0 + 2 * HOUR)
     assert [c.payload for c in stubs.named("set_broadcast_status")] == [["b-1", "cancelled"]]
@@ -472,20 +468,21 @@ async def run_chain(env: WorkflowEnvironment, handle: WorkflowHandle) -> list[st
 @pytest.mark.feature("J-09")
 async def test_a_long_send_continues_as_new_and_deferred_recipients_get_a_pass_of_their_own(
     time_env: WorkflowEnvironment,
+    stubs: Stubs,
+    stub_queue: str,
 ) -> None:
-    stubs = Stubs(recipients=5)
-    async with running_workers(time_env, stubs) as queue:
-        t0 = await time_env.get_current_time()
-        morning = t0 + 9 * HOUR
-        stubs.batches = [
-            BatchResult(last_seq=2, processed=2, done=False),
-            BatchResult(last_seq=4, processed=2, done=False),
-            BatchResult(last_seq=5, processed=1, done=True, next_retry=morning),  # SMS at night
-            BatchResult(last_seq=5, processed=0, done=True),
-        ]
-        handle = await start_broadcast(time_env, queue, timedelta(minutes=1), batches_per_run=1)
-        state: BroadcastState = await handle.result()  # follows the continued runs
-        runs = await run_chain(time_env, handle)
+    stubs.recipients = 5
+    t0 = await time_env.get_current_time()
+    morning = t0 + 9 * HOUR
+    stubs.batches = [
+        BatchResult(last_seq=2, processed=2, done=False),
+        BatchResult(last_seq=4, processed=2, done=False),
+        BatchResult(last_seq=5, processed=1, done=True, next_retry=morning),  # SMS at night
+        BatchResult(last_seq=5, processed=0, done=True),
+    ]
+    handle = await start_broadcast(time_env, stub_queue, timedelta(minutes=1), batches_per_run=1)
+    state: BroadcastState = await handle.result()  # follows the continued runs
+    runs = await run_chain(time_env, handle)
 
     batches = stubs.named("send_batch")
     assert [(c.payload.after_seq, c.payload.deferred) for c in batches] == [
