@@ -1,6 +1,7 @@
 """Bulk sends at the edges (API, CLI) and between the workflow and its activities.
 
-Workflow-safe: pydantic and the standard library only.
+Ends with the typed stubs of its activities. Workflow-safe: pydantic, temporalio and the
+standard library only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from temporalio import activity
 
 from relance.models.journey import Priority
 
@@ -105,3 +107,42 @@ class BroadcastState(BaseModel):
     recipients: int | None = None
     processed: int = 0
     report: BroadcastReport | None = None
+
+
+# --- activity stubs: workflows call these functions, not name strings, and get typed results ---
+
+
+@activity.defn(name="snapshot_audience")
+async def snapshot_audience(broadcast_id: str) -> int:
+    """Freeze the audience once; the number of recipients.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="send_batch")
+async def send_batch(request: BatchRequest) -> BatchResult:
+    """Send the next batch of recipients.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="finish_broadcast")
+async def finish_broadcast(broadcast_id: str) -> BroadcastReport:
+    """Count what happened to every recipient.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="set_broadcast_status")
+async def set_broadcast_status(args: list[str]) -> None:
+    """Record ``[broadcast_id, status]``.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError

@@ -1,10 +1,14 @@
-"""Gift cards between the API, the workflow and its activities. Workflow-safe."""
+"""Gift cards between the API, the workflow and its activities.
+
+Ends with the typed stubs of those activities. Workflow-safe.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio import activity
 
 
 class GiftCardIn(BaseModel):
@@ -80,3 +84,33 @@ class GiftCardState(BaseModel):
     status: str  # issuing, active, used, expired
     card: CardRecord | None = None
     messages: list[str] = Field(default_factory=list, description="step and outcome of each message")
+
+
+# --- activity stubs: workflows call these functions, not name strings, and get typed results ---
+
+
+@activity.defn(name="issue_gift_card")
+async def issue_gift_card(request: IssueRequest) -> CardRecord:
+    """Issue the card once per key.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="record_gift_card_balance")
+async def record_gift_card_balance(request: UseRequest) -> CardRecord:
+    """Set the balance the workflow computed.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="expire_gift_card")
+async def expire_gift_card(request: ExpireRequest) -> CardRecord:
+    """Mark an active card expired.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError

@@ -1,7 +1,7 @@
-"""Workflow inputs, outputs and state.
+"""Workflow inputs, outputs and state; the typed stubs of the journey and soft-bounce activities.
 
-Workflow-safe: imports only pydantic and the standard library, so the sandbox
-re-imports it cheaply.
+Workflow-safe: imports only pydantic, temporalio and the standard library, so the
+sandbox re-imports it cheaply.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
+from temporalio import activity
 
 
 class Channel(StrEnum):
@@ -210,3 +211,51 @@ class ResendRequest(BaseModel):
 class BounceEnd(BaseModel):
     delivery_key: str
     reason: str
+
+
+# --- activity stubs: workflows call these functions, not name strings, and get typed results ---
+
+
+@activity.defn(name="deliver_message")
+async def deliver_message(request: DeliveryRequest) -> StepOutcome:
+    """Send one step's message, or record why not.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="skip_messages")
+async def skip_messages(requests: list[SkipRequest]) -> list[StepOutcome]:
+    """Record planned messages that will not go out, with the reason.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="end_journey")
+async def end_journey(end: JourneyEnd) -> None:
+    """Record how a journey ended.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="resend_message")
+async def resend_message(request: ResendRequest) -> StepOutcome:
+    """Another attempt of a message that soft-bounced.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="end_soft_bounces")
+async def end_soft_bounces(end: BounceEnd) -> None:
+    """Record why the soft-bounce attempts stopped.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError

@@ -1,10 +1,14 @@
-"""Promo-code rewards between a workflow and its activity (R-12). Workflow-safe."""
+"""Promo-code rewards between a workflow and its activity (R-12).
+
+Ends with the typed stub of that activity. Workflow-safe.
+"""
 
 from __future__ import annotations
 
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from temporalio import activity
 
 
 class PromoCodeRequest(BaseModel):
@@ -35,3 +39,15 @@ class PromoCodeResult(BaseModel):
     contact: str
     pool: str = Field(description="the loaded pool, or generated:<prefix>")
     code: str
+
+
+# --- activity stubs: workflows call these functions, not name strings, and get typed results ---
+
+
+@activity.defn(name="assign_promo_code")
+async def assign_promo_code(request: PromoCodeRequest) -> PromoCodeResult:
+    """Give the contact one code under the key, ever.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError

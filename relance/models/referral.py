@@ -1,4 +1,7 @@
-"""Referrals at the edges and between ReferralWorkflow and its activities. Workflow-safe."""
+"""Referrals at the edges and between ReferralWorkflow and its activities.
+
+Ends with the typed stubs of those activities. Workflow-safe.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from temporalio import activity
 
 from relance.models.journey import Channel
 
@@ -164,3 +168,33 @@ class CardBalance(BaseModel):
     amount_cents: int = 0
     balance_cents: int = 0
     status: str = ""
+
+
+# --- activity stubs: workflows call these functions, not name strings, and get typed results ---
+
+
+@activity.defn(name="record_referral_status")
+async def record_referral_status(status: ReferralStatus) -> None:
+    """Record the referral's new status.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="promo_code_used")
+async def promo_code_used(query: CodeUseQuery) -> bool:
+    """Whether a purchase of the contact since ``since`` carried the code.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError
+
+
+@activity.defn(name="gift_card_balance")
+async def gift_card_balance(query: CardQuery) -> CardBalance:
+    """The reward card's amount, balance and status.
+
+    The worker registers the real implementation under this name.
+    """
+    raise NotImplementedError

@@ -21,8 +21,10 @@ with workflow.unsafe.imports_passed_through():
         SoftBounce,
         SoftBounceInput,
         StepOutcome,
+        end_soft_bounces,
+        resend_message,
     )
-    from relance.workflows.journey import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY
+    from relance.workflows.common import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY, PROVIDER_TIMEOUT, wait_until
 
 # When the 2nd and 3rd attempts go, counted from the first send (004: 3 attempts over 24 h).
 ATTEMPTS_AFTER_FIRST_SEND = (timedelta(hours=12), timedelta(hours=24))
@@ -52,10 +54,9 @@ class SoftBounceWorkflow:
                 return await self._end(input, f"attempt {attempt - 1} was not reported bounced")
             await workflow.sleep(max(timedelta(0), input.first_sent_at + offset - workflow.now()))
             outcome: StepOutcome = await workflow.execute_activity(
-                "resend_message",
+                resend_message,
                 ResendRequest(delivery_key=input.delivery_key, attempt=attempt, at=workflow.now()),
-                result_type=StepOutcome,
-                start_to_close_timeout=timedelta(seconds=60),
+                start_to_close_timeout=PROVIDER_TIMEOUT,
                 retry_policy=DELIVERY_RETRY,
             )
             if outcome.status is not DeliveryStatus.SENT:
@@ -66,15 +67,16 @@ class SoftBounceWorkflow:
 
     async def _bounce_of(self, attempts: int) -> bool:
         """Wait until that many attempts bounced; False when no news comes in time."""
-        try:
-            await workflow.wait_condition(lambda: len(self._bounced) >= attempts, timeout=BOUNCE_NEWS_WINDOW)
-        except TimeoutError:
-            return False
-        return True
+        # Always armed: the first bounce is in before run() starts, and histories count that timer.
+        return await wait_until(
+            workflow.now() + BOUNCE_NEWS_WINDOW,
+            unless=lambda: len(self._bounced) >= attempts,
+            always_arm=True,
+        )
 
     async def _end(self, input: SoftBounceInput, reason: str) -> str:
         await workflow.execute_activity(
-            "end_soft_bounces",
+            end_soft_bounces,
             BounceEnd(delivery_key=input.delivery_key, reason=reason),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from relance.models.broadcast import (
@@ -24,11 +23,20 @@ with workflow.unsafe.imports_passed_through():
         BroadcastState,
         Reschedule,
         Resume,
+        finish_broadcast,
+        send_batch,
+        set_broadcast_status,
+        snapshot_audience,
+    )
+    from relance.workflows.common import (
+        BATCH_HEARTBEAT_TIMEOUT,
+        BATCH_RETRY,
+        BULK_BOOKKEEPING_TIMEOUT,
+        batch_timeout,
+        wait_until,
     )
 
 CONTINUE_AS_NEW = "broadcast-continue-as-new"  # workflow.patched id: runs started before it never continue
-BATCH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-BOOKKEEPING = timedelta(minutes=5)
 
 
 @workflow.defn
@@ -91,7 +99,7 @@ class BroadcastWorkflow:
                 return self.state()
             self._status = "sending"
             self._recipients = await workflow.execute_activity(
-                "snapshot_audience", self._id, result_type=int, start_to_close_timeout=BOOKKEEPING
+                snapshot_audience, self._id, start_to_close_timeout=BULK_BOOKKEEPING_TIMEOUT
             )
             next_retry = await self._send_all(input, deferred=False)
         else:  # a continued run: the snapshot is taken, the batches go on from where they were
@@ -102,7 +110,7 @@ class BroadcastWorkflow:
             await workflow.sleep(max(timedelta(0), next_retry - workflow.now()))
             next_retry = await self._send_all(input, deferred=True)
         self._report = await workflow.execute_activity(
-            "finish_broadcast", self._id, result_type=BroadcastReport, start_to_close_timeout=BOOKKEEPING
+            finish_broadcast, self._id, start_to_close_timeout=BULK_BOOKKEEPING_TIMEOUT
         )
         self._status = "completed"
         return self.state()
@@ -123,7 +131,7 @@ class BroadcastWorkflow:
                     input.model_copy(update={"resume": resume, "send_at": self._send_at})
                 )
             batch: BatchResult = await workflow.execute_activity(
-                "send_batch",
+                send_batch,
                 BatchRequest(
                     broadcast_id=self._id,
                     after_seq=last_seq,
@@ -132,10 +140,9 @@ class BroadcastWorkflow:
                     at=workflow.now(),
                     deferred=deferred,
                 ),
-                result_type=BatchResult,
                 # Paced sends take time; heartbeats tell a dead worker from a slow batch.
-                start_to_close_timeout=timedelta(seconds=60 + 2 * input.batch_size / input.rate_per_second),
-                heartbeat_timeout=timedelta(seconds=20),  # a chunk of sends takes seconds
+                start_to_close_timeout=batch_timeout(input.batch_size, input.rate_per_second),
+                heartbeat_timeout=BATCH_HEARTBEAT_TIMEOUT,
                 retry_policy=BATCH_RETRY,
             )
             self._processed += batch.processed
@@ -151,17 +158,14 @@ class BroadcastWorkflow:
         """Sleep until the send time; a reschedule moves the alarm, a cancel ends the wait."""
         while self._status == "scheduled":
             send_at: datetime = self._send_at
-            remaining = (send_at - workflow.now()).total_seconds()
-            if remaining <= 0:
-                return
-            try:
-                await workflow.wait_condition(
-                    lambda at=send_at: self._status != "scheduled" or self._send_at != at, timeout=remaining
-                )
-            except TimeoutError:
+
+            def moved_or_cancelled(at: datetime = send_at) -> bool:
+                return self._status != "scheduled" or self._send_at != at
+
+            if not await wait_until(send_at, unless=moved_or_cancelled):
                 return
 
     async def _record_status(self, status: str) -> None:
         await workflow.execute_activity(
-            "set_broadcast_status", [self._id, status], start_to_close_timeout=BOOKKEEPING
+            set_broadcast_status, [self._id, status], start_to_close_timeout=BULK_BOOKKEEPING_TIMEOUT
         )

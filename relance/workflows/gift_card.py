@@ -8,7 +8,7 @@ All dates count from the card's issue date.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -21,9 +21,19 @@ with workflow.unsafe.imports_passed_through():
         GiftCardUse,
         IssueRequest,
         UseRequest,
+        expire_gift_card,
+        issue_gift_card,
+        record_gift_card_balance,
     )
     from relance.models.journey import Purpose
-    from relance.workflows.journey import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY
+    from relance.workflows import ids
+    from relance.workflows.common import (
+        BOOKKEEPING_TIMEOUT,
+        DELIVERY_RETRY,
+        PROVIDER_TIMEOUT,
+        events_now,
+        wait_until,
+    )
     from relance.workflows.messages import send_message
     from relance.workflows.search_attributes import GIFT_CARD_ID, STEP
 
@@ -35,6 +45,7 @@ class GiftCardWorkflow:
     @workflow.init
     def __init__(self, input: GiftCardInput) -> None:
         self._input = input
+        self._offset = timedelta(seconds=input.clock_offset_seconds)
         self._uses: list[GiftCardUse] = []
         self._status = "issuing"
         self._card: CardRecord | None = None
@@ -47,7 +58,7 @@ class GiftCardWorkflow:
     @workflow.query
     def state(self) -> GiftCardState:
         return GiftCardState(
-            key=workflow.info().workflow_id.removeprefix("gift-card:"),
+            key=ids.gift_card_key(workflow.info().workflow_id),
             status=self._status,
             card=self._card,
             messages=self._messages,
@@ -55,18 +66,17 @@ class GiftCardWorkflow:
 
     @workflow.run
     async def run(self, input: GiftCardInput) -> GiftCardState:
-        card: CardRecord = await workflow.execute_activity(
-            "issue_gift_card",
+        card = await workflow.execute_activity(
+            issue_gift_card,
             IssueRequest(
                 key=input.key,
                 contact=input.contact,
                 amount_cents=input.amount_cents,
                 currency=input.currency,
-                at=self._now(),
+                at=events_now(self._offset),
                 validity_months=input.validity_months,
             ),
-            result_type=CardRecord,
-            start_to_close_timeout=timedelta(minutes=1),
+            start_to_close_timeout=PROVIDER_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
         )
         self._card = card
@@ -76,18 +86,20 @@ class GiftCardWorkflow:
         warned, handled = False, 0
         while True:
             deadline = card.expires_at if warned else warn_at
-            remaining = (deadline - self._now()).total_seconds()
-            try:
-                await workflow.wait_condition(
-                    lambda seen=handled: len(self._uses) > seen, timeout=max(remaining, 0.001)
-                )
-            except TimeoutError:
+
+            def used_again(seen: int = handled) -> bool:
+                return len(self._uses) > seen
+
+            # Always armed, as cards always waited: a use already in still starts (and cancels) a timer.
+            if not await wait_until(deadline, unless=used_again, offset=self._offset, always_arm=True):
                 if not warned:
                     warned = True
                     await self._message(input, "expiry_warning")
                     continue
-                self._card = card = await self._call(
-                    "expire_gift_card", ExpireRequest(key=input.key, at=self._now())
+                self._card = card = await workflow.execute_activity(
+                    expire_gift_card,
+                    ExpireRequest(key=input.key, at=events_now(self._offset)),
+                    start_to_close_timeout=BOOKKEEPING_TIMEOUT,
                 )
                 self._set_status("expired")
                 await self._message(input, "expired")
@@ -95,19 +107,16 @@ class GiftCardWorkflow:
             use = self._uses[handled]
             handled += 1
             balance = max(0, card.balance_cents - use.amount_cents)
-            self._card = card = await self._call(
-                "record_gift_card_balance", UseRequest(key=input.key, balance_cents=balance, at=use.at)
+            self._card = card = await workflow.execute_activity(
+                record_gift_card_balance,
+                UseRequest(key=input.key, balance_cents=balance, at=use.at),
+                start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             )
             await self._message(input, "used")  # the template says "fully used" or the balance left
             if balance == 0:
                 self._set_status("used")
                 break
         return self.state()
-
-    async def _call(self, activity: str, request: object) -> CardRecord:
-        return await workflow.execute_activity(
-            activity, request, result_type=CardRecord, start_to_close_timeout=BOOKKEEPING_TIMEOUT
-        )
 
     async def _message(self, input: GiftCardInput, step: str) -> None:
         card = self._card
@@ -132,10 +141,6 @@ class GiftCardWorkflow:
             clock_offset_seconds=input.clock_offset_seconds,
         )
         self._messages.append(f"{step}: {outcome.status.value}")
-
-    def _now(self) -> datetime:
-        """The events' clock: the server's, less a simulation's offset (0 in production)."""
-        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
 
     def _set_status(self, status: str) -> None:
         self._status = status

@@ -33,6 +33,11 @@ def gift_card(key: str) -> str:
     return f"gift-card:{key}"
 
 
+def gift_card_key(workflow_id: str) -> str:
+    """The card's ``key`` back from its workflow id."""
+    return workflow_id.removeprefix("gift-card:")
+
+
 def broadcast(broadcast_id: str) -> str:
     return f"broadcast:{broadcast_id}"
 

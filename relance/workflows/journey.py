@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 # Passed through: the sandbox would otherwise rebuild these pydantic classes for
 # every journey (milliseconds of CPU each); they hold no state.
@@ -30,15 +29,13 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         StepSpec,
         TriggerEvent,
+        deliver_message,
+        end_journey,
+        skip_messages,
     )
+    from relance.workflows.common import BOOKKEEPING_TIMEOUT, DELIVERY_RETRY, events_now, wait_until
     from relance.workflows.search_attributes import STEP
 
-DELIVERY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-)
-BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
 # workflow.patched ids: each marks a change of the commands a running journey issues.
 DEFERRALS = "deferred-sends-v1"
 
@@ -49,6 +46,7 @@ class JourneyWorkflow:
     def __init__(self, input: JourneyInput) -> None:
         self._input = input
         self._spec = input.spec
+        self._offset = timedelta(seconds=input.clock_offset_seconds)
         self._events_seen: dict[str, datetime] = {}
         self._ended: tuple[str, str] | None = None  # (status, reason) once cancelled or exited
         self._current: str | None = None
@@ -116,12 +114,12 @@ class JourneyWorkflow:
         workflow.upsert_search_attributes([STEP.value_set(f"done:{status}")])
         workflow.upsert_memo({"summary": self._summary(status)})
         await workflow.execute_activity(
-            "end_journey",
+            end_journey,
             JourneyEnd(
                 workflow_id=workflow.info().workflow_id,
                 status=status,
                 reason=reason,
-                at=self._now(),
+                at=events_now(self._offset),
             ),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )
@@ -146,7 +144,7 @@ class JourneyWorkflow:
 
     async def _deliver(self, step: StepSpec, deferrals: int) -> StepOutcome:
         return await workflow.execute_activity(
-            "deliver_message",
+            deliver_message,
             DeliveryRequest(
                 idempotency_key=self._key(step),
                 workflow_id=workflow.info().workflow_id,
@@ -156,22 +154,17 @@ class JourneyWorkflow:
                 contact=self._input.contact,
                 step=step,
                 trigger=self._input.trigger,
-                at=self._now(),
+                at=events_now(self._offset),
                 deferrals=deferrals,
             ),
-            result_type=StepOutcome,
             start_to_close_timeout=timedelta(seconds=self._input.delivery_timeout_seconds),
             retry_policy=DELIVERY_RETRY,
         )
 
     async def _wait_until(self, due: datetime) -> bool:
         """Sleep until ``due`` unless the journey ends first; True when it is still running."""
-        remaining = (due - self._now()).total_seconds()
-        if remaining > 0 and self._ended is None:
-            try:
-                await workflow.wait_condition(lambda: self._ended is not None, timeout=remaining)
-            except TimeoutError:
-                pass
+        # Read the state after the wait: an end that comes in with the timer still counts.
+        await wait_until(due, unless=lambda: self._ended is not None, offset=self._offset)
         return self._ended is None
 
     async def _skip_rest(self, steps: list[StepSpec]) -> None:
@@ -187,15 +180,14 @@ class JourneyWorkflow:
                 journey=self._spec.journey,
                 contact=self._input.contact,
                 step=step,
-                at=self._now(),
+                at=events_now(self._offset),
                 reason=reason,
             )
             for step in steps
         ]
         return await workflow.execute_activity(
-            "skip_messages",
+            skip_messages,
             requests,
-            result_type=list[StepOutcome],
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )
 
@@ -204,10 +196,6 @@ class JourneyWorkflow:
         self._next_send = NextSend(step=step.id, at=due)
         workflow.upsert_search_attributes([STEP.value_set(step.id)])
         workflow.upsert_memo({"summary": self._summary("running")})
-
-    def _now(self) -> datetime:
-        """The journey's clock: the server's, moved back by a simulation's offset (0 otherwise)."""
-        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
 
     def _key(self, step: StepSpec) -> str:
         return f"{workflow.info().workflow_id}:{step.id}:{step.channel.value}"

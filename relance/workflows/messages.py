@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
         StepOutcome,
         StepSpec,
         TriggerEvent,
+        deliver_message,
     )
-    from relance.workflows.journey import DELIVERY_RETRY
+    from relance.workflows.common import DELIVERY_RETRY, PROVIDER_TIMEOUT, events_now
 
 
 async def send_message(
@@ -42,7 +43,7 @@ async def send_message(
     ``clock_offset_seconds`` dates the ledger row in the events' time (simulations)."""
     wf_id = workflow.info().workflow_id
     return await workflow.execute_activity(
-        "deliver_message",
+        deliver_message,
         DeliveryRequest(
             idempotency_key=f"{wf_id}:{step}:{channel.value}:{attempt}",
             workflow_id=wf_id,
@@ -61,9 +62,8 @@ async def send_message(
             trigger=TriggerEvent(
                 event_id=0, type=scenario, ref=subject_id, occurred_at=occurred_at, properties=properties
             ),
-            at=workflow.now() - timedelta(seconds=clock_offset_seconds),
+            at=events_now(timedelta(seconds=clock_offset_seconds)),
         ),
-        result_type=StepOutcome,
-        start_to_close_timeout=timedelta(minutes=1),
+        start_to_close_timeout=PROVIDER_TIMEOUT,
         retry_policy=DELIVERY_RETRY,
     )

@@ -14,20 +14,17 @@ the referral until it is validated.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from relance.models.gift_card import GiftCardInput
     from relance.models.journey import Channel, Purpose
-    from relance.models.promo_code import PromoCodeRequest, PromoCodeResult
+    from relance.models.promo_code import PromoCodeRequest, assign_promo_code
     from relance.models.referral import (
         Cancellation,
-        CardBalance,
         CardQuery,
         CodeUseQuery,
         Conversion,
@@ -35,9 +32,13 @@ with workflow.unsafe.imports_passed_through():
         ReferralState,
         ReferralStatus,
         Rejection,
+        gift_card_balance,
+        promo_code_used,
+        record_referral_status,
     )
+    from relance.workflows import ids
+    from relance.workflows.common import BOOKKEEPING_TIMEOUT, REWARD_RETRY, events_now, wait_until
     from relance.workflows.gift_card import GiftCardWorkflow
-    from relance.workflows.journey import BOOKKEEPING_TIMEOUT
     from relance.workflows.messages import send_message
     from relance.workflows.search_attributes import REFERRAL_ID, STEP
 
@@ -50,18 +51,24 @@ GIFT_CARD_TEMPLATES = {
 }
 
 
+def _reward_key(referral_id: str) -> str:
+    """The sponsor's reward, card or code, under one idempotency key per referral."""
+    return f"reward-{referral_id}"
+
+
 @workflow.defn
 class ReferralWorkflow:
     @workflow.init
     def __init__(self, input: ReferralInput) -> None:
         self._input = input
+        self._offset = timedelta(seconds=input.clock_offset_seconds)
         self._status = "invited"
         self._conversion: Conversion | None = None
         self._cancellation: Cancellation | None = None
         self._rejection: Rejection | None = None
         self._reward_code: str | None = None
         self._messages: list[str] = []
-        self._started = self._now()
+        self._started = events_now(self._offset)
 
     # --- what happens outside ---------------------------------------------------------
 
@@ -117,8 +124,10 @@ class ReferralWorkflow:
         await self._to_sponsor("reconciled_sponsor")
         await self._to_referee("reconciled_referee", Purpose.TRANSACTIONAL)
         window_end = conversion.at + timedelta(days=input.validation_days)
-        if await self._until(
-            window_end, lambda: self._cancellation is not None or self._rejection is not None
+        if await wait_until(
+            window_end,
+            unless=lambda: self._cancellation is not None or self._rejection is not None,
+            offset=self._offset,
         ):
             if self._rejection is not None:
                 return await self._end("rejected", self._rejection.reason)
@@ -129,22 +138,21 @@ class ReferralWorkflow:
         await self._reward(input)
         await self._to_sponsor("reward_sponsor")
         await self._record("rewarded")
-        rewarded = self._now()
+        rewarded = events_now(self._offset)
         if input.reward_reminder_days:
             await workflow.sleep(timedelta(days=input.reward_reminder_days))
             if not await self._reward_used(input, rewarded):
                 await self._to_sponsor("reward_reminder")
         if input.refer_again_days:
-            await workflow.sleep(
-                max(timedelta(0), rewarded + timedelta(days=input.refer_again_days) - self._now())
-            )
+            refer_again_at = rewarded + timedelta(days=input.refer_again_days)
+            await workflow.sleep(max(timedelta(0), refer_again_at - events_now(self._offset)))
             await self._to_sponsor("refer_again")
         return self.state()
 
     async def _reward(self, input: ReferralInput) -> None:
         """An e-gift card with its own workflow, or a promo code (waiting, if the pool is empty,
         until an operator loads more: the activity retries, the referral stays validated)."""
-        key = f"reward-{input.referral_id}"
+        key = _reward_key(input.referral_id)
         if input.reward == "gift_card":
             await workflow.start_child_workflow(
                 GiftCardWorkflow.run,
@@ -156,13 +164,13 @@ class ReferralWorkflow:
                     templates=GIFT_CARD_TEMPLATES,
                     clock_offset_seconds=input.clock_offset_seconds,
                 ),
-                id=f"gift-card:{key}",
+                id=ids.gift_card(key),
                 parent_close_policy=ParentClosePolicy.ABANDON,  # the card lives its own year
             )
             return
         pooled = input.reward == "promo_pool"
         given = await workflow.execute_activity(
-            "assign_promo_code",
+            assign_promo_code,
             PromoCodeRequest(
                 key=key,
                 contact=input.sponsor,
@@ -170,28 +178,21 @@ class ReferralWorkflow:
                 pool=input.promo_pool if pooled else None,
                 prefix=None if pooled else input.promo_prefix,
             ),
-            result_type=PromoCodeResult,
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(minutes=1),
-                backoff_coefficient=2,
-                maximum_interval=timedelta(hours=1),
-            ),
+            retry_policy=REWARD_RETRY,
         )
         self._reward_code = given.code
 
     async def _reward_used(self, input: ReferralInput, since: datetime) -> bool:
         if self._reward_code is not None:
             return await workflow.execute_activity(
-                "promo_code_used",
+                promo_code_used,
                 CodeUseQuery(contact=input.sponsor, code=self._reward_code, since=since),
-                result_type=bool,
                 start_to_close_timeout=BOOKKEEPING_TIMEOUT,
             )
         card = await workflow.execute_activity(
-            "gift_card_balance",
-            CardQuery(key=f"reward-{input.referral_id}"),
-            result_type=CardBalance,
+            gift_card_balance,
+            CardQuery(key=_reward_key(input.referral_id)),
             start_to_close_timeout=BOOKKEEPING_TIMEOUT,
         )
         return not (card.found and card.status == "active" and card.balance_cents == card.amount_cents)
@@ -199,41 +200,28 @@ class ReferralWorkflow:
     async def _invite(self, input: ReferralInput) -> None:
         """Invitation, reminder, inactive alert: until the referee buys, is rejected, or time is up."""
         await self._to_referee("invitation", Purpose.TRANSACTIONAL)  # sent at the sponsor's request
-        invited = self._now()
+        invited = events_now(self._offset)
         if input.batch_id:
             await self._tell_thanks(input.batch_id)
-        if not await self._until(invited + timedelta(days=input.reminder_days), self._decided):
+
+        async def decided_within(days: int) -> bool:
+            return await wait_until(invited + timedelta(days=days), unless=self._decided, offset=self._offset)
+
+        if not await decided_within(input.reminder_days):
             await self._to_referee("invitation_reminder", Purpose.MARKETING)  # opted-in referees only
-        if not await self._until(invited + timedelta(days=input.inactive_days), self._decided):
+        if not await decided_within(input.inactive_days):
             await self._to_sponsor("inactive_referee")
-        await self._until(invited + timedelta(days=input.expire_days), self._decided)
+        await decided_within(input.expire_days)
 
     async def _tell_thanks(self, batch_id: str) -> None:
-        handle = workflow.get_external_workflow_handle(f"referral-thanks:{batch_id}")
+        handle = workflow.get_external_workflow_handle(ids.referral_thanks(batch_id))
         try:
             await handle.signal("invitation_sent", self._input.referral_id)
         except Exception:
             workflow.logger.info("thank-you for batch %s already sent", batch_id)
 
-    def _now(self) -> datetime:
-        """The events' clock: the server's, less a simulation's offset (0 in production)."""
-        return workflow.now() - timedelta(seconds=self._input.clock_offset_seconds)
-
     def _decided(self) -> bool:
         return self._conversion is not None or self._rejection is not None
-
-    async def _until(self, deadline: datetime, check: Callable[[], bool]) -> bool:
-        """Wait for ``check()`` until ``deadline``; True when it came first."""
-        if check():
-            return True
-        remaining = (deadline - self._now()).total_seconds()
-        if remaining <= 0:
-            return False
-        try:
-            await workflow.wait_condition(check, timeout=remaining)
-        except TimeoutError:
-            return False
-        return True
 
     async def _end(self, status: str, reason: str, notify: bool = True) -> ReferralState:
         if notify:
@@ -247,7 +235,7 @@ class ReferralWorkflow:
             [REFERRAL_ID.value_set(self._input.referral_id), STEP.value_set(status)]
         )
         await workflow.execute_activity(
-            "record_referral_status",
+            record_referral_status,
             ReferralStatus(
                 referral_id=self._input.referral_id,
                 status=status,

@@ -14,6 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from relance.models.journey import Purpose
     from relance.models.referral import ThanksInput, ThankYouMode
+    from relance.workflows.common import events_now, wait_until
     from relance.workflows.messages import send_message
     from relance.workflows.referral import REFERRAL_SCENARIO
 
@@ -37,12 +38,13 @@ class ReferralThanksWorkflow:
         if input.mode == ThankYouMode.NEXT_DAY:
             await workflow.sleep(timedelta(hours=24))
         elif input.mode == ThankYouMode.AFTER_INVITATIONS:
-            try:
-                await workflow.wait_condition(
-                    lambda: self._sent >= set(input.referral_ids), timeout=timedelta(hours=input.wait_hours)
-                )
-            except TimeoutError:
-                pass  # an invitation is stuck (provider down, no address): thank for the others
+            # Past the wait, an invitation is stuck (provider down, no address): thank for the others.
+            # Always armed, as this workflow always waited: its histories count the timer.
+            await wait_until(
+                workflow.now() + timedelta(hours=input.wait_hours),
+                unless=lambda: self._sent >= set(input.referral_ids),
+                always_arm=True,
+            )
         outcome = await send_message(
             scenario=REFERRAL_SCENARIO,
             subject_id=input.batch_id,
@@ -50,7 +52,7 @@ class ReferralThanksWorkflow:
             template="referral/thank_you",
             contact=input.sponsor,
             purpose=Purpose.TRANSACTIONAL,  # the answer to what the sponsor just did
-            occurred_at=workflow.now() - timedelta(seconds=input.clock_offset_seconds),
+            occurred_at=events_now(timedelta(seconds=input.clock_offset_seconds)),
             properties={
                 "sponsor_name": input.sponsor_name,
                 "referees": input.referees,
