@@ -51,6 +51,10 @@ async def test_a_card_is_issued_once_sent_and_used_until_empty(
         code = state["card"]["code"]
         assert len(code) == 19 and code.count("-") == 3
 
+        too_much = await http.post(
+            "/v1/gift-cards/reward-R1/use", content='{"amount": 1e999}', headers={"content-type": "application/json"}
+        )
+        assert too_much.status_code == 422 and too_much.json()["details"][0]["field"] == "amount"
         assert (await http.post("/v1/gift-cards/reward-R1/use", json={"amount": 20})).status_code == 202
         await time_env.sleep(timedelta(minutes=1))
         assert (await http.post("/v1/gift-cards/reward-R1/use", json={"amount": 45})).status_code == 202

@@ -9,17 +9,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from relance.core.settings import Settings
-from relance.models.gift_card import GiftCardIn, GiftCardInput, GiftCardState, GiftCardUse
+from relance.models.gift_card import DEFAULT_TEMPLATES, GiftCardIn, GiftCardInput, GiftCardState, GiftCardUse
 from relance.workflows import ids
 from relance.workflows.gift_card import GiftCardWorkflow
 from relance.workflows.search_attributes import GIFT_CARD_ID
-
-TEMPLATES = {
-    "delivery": "giftcard/delivery",
-    "used": "giftcard/used",
-    "expiry_warning": "giftcard/expiry_warning",
-    "expired": "giftcard/expired",
-}
 
 
 async def give(client: Client, settings: Settings, data: GiftCardIn) -> tuple[str, bool]:
@@ -35,7 +28,7 @@ async def give(client: Client, settings: Settings, data: GiftCardIn) -> tuple[st
                 currency=data.currency,
                 validity_months=settings.gift_card_validity_months,
                 warning_days=settings.gift_card_warning_days,
-                templates=TEMPLATES,
+                templates=DEFAULT_TEMPLATES,
             ),
             id=wf_id,
             task_queue=settings.task_queue,

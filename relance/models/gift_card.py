@@ -28,7 +28,18 @@ class GiftCardIn(BaseModel):
 class GiftCardUseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: float = Field(gt=0, description="how much was spent; more than the balance empties it")
+    amount: float = Field(
+        gt=0, allow_inf_nan=False, description="how much was spent; more than the balance empties it"
+    )
+
+
+DEFAULT_TEMPLATES = {
+    "delivery": "giftcard/delivery",
+    "used": "giftcard/used",
+    "expiry_warning": "giftcard/expiry_warning",
+    "expired": "giftcard/expired",
+}
+"""The template of each notice of a card, by notice (the same for cards given and rewards)."""
 
 
 class GiftCardInput(BaseModel):

@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from relance.models.gift_card import GiftCardInput
+    from relance.models.gift_card import DEFAULT_TEMPLATES, GiftCardInput
     from relance.models.journey import Channel, Purpose
     from relance.models.promo_code import PromoCodeRequest, assign_promo_code
     from relance.models.referral import (
@@ -43,12 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from relance.workflows.search_attributes import REFERRAL_ID, STEP
 
 REFERRAL_SCENARIO = "referral_program"
-GIFT_CARD_TEMPLATES = {
-    "delivery": "giftcard/delivery",
-    "used": "giftcard/used",
-    "expiry_warning": "giftcard/expiry_warning",
-    "expired": "giftcard/expired",
-}
 
 
 def _reward_key(referral_id: str) -> str:
@@ -161,7 +155,7 @@ class ReferralWorkflow:
                     contact=input.sponsor,
                     amount_cents=round(input.reward_amount * 100),
                     currency=input.reward_currency,
-                    templates=GIFT_CARD_TEMPLATES,
+                    templates=DEFAULT_TEMPLATES,
                     clock_offset_seconds=input.clock_offset_seconds,
                 ),
                 id=ids.gift_card(key),
