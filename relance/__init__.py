@@ -1,0 +1,1 @@
+"""relance: customer journeys (referrals, reminders, rewards, bulk sends) as Temporal workflows."""

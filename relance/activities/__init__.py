@@ -1,0 +1,1 @@
+"""Temporal activities: thin, idempotent side effects, one module per capability."""

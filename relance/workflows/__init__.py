@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic orchestration only, with the helpers in ``common`` and ``ids``."""
