@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from relance.activities.bounce import BounceActivities
 from relance.activities.broadcast import BroadcastActivities
 from relance.activities.delivery import DeliveryActivities
 from relance.activities.gift_card import GiftCardActivities
+from relance.activities.journey import JourneyActivities
 from relance.activities.promo_code import RewardActivities
 from relance.activities.referral import ReferralActivities
 from relance.channels.base import ChannelProvider
@@ -57,6 +59,8 @@ def build_worker(
         tracking=settings.tracking,
         pressure_policy=PressurePolicy(settings.pressure_max_per_day, settings.pressure_arbitration_seconds),
     )
+    journeys = JourneyActivities(sessions)
+    bounces = BounceActivities(delivery)
     bulk = BroadcastActivities(sessions=sessions, delivery=delivery)
     referrals = ReferralActivities(sessions)
     rewards = RewardActivities(sessions=sessions, secret=settings.resolved_secret_key())
@@ -70,9 +74,9 @@ def build_worker(
         activities=[
             delivery.deliver,
             delivery.skip,
-            delivery.end_journey,
-            delivery.resend,
-            delivery.end_soft_bounces,
+            journeys.end_journey,
+            bounces.resend,
+            bounces.end_soft_bounces,
             bulk.snapshot,
             bulk.send_batch,
             bulk.finish,

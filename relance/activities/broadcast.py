@@ -9,29 +9,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import Select, String, and_, bindparam, case, cast, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from relance.activities.bulk_delivery import deliver_batch
-from relance.activities.delivery import BULK_SEND, DeliveryActivities
+from relance.activities.delivery import DeliveryActivities
 from relance.channels.base import TransientSendError
+from relance.delivery.ledger import BULK_SEND
+from relance.delivery.message import Message, Occasion
 from relance.models.broadcast import BatchRequest, BatchResult, BroadcastReport, ChannelMode
-from relance.models.journey import (
-    Anchor,
-    Channel,
-    DeliveryRequest,
-    DeliveryStatus,
-    OnPressure,
-    Priority,
-    Purpose,
-    StepOutcome,
-    StepSpec,
-    TriggerEvent,
-)
+from relance.models.journey import Channel, DeliveryStatus, OnPressure, Priority, Purpose, StepOutcome
 from relance.models.tables.broadcast import Broadcast, BroadcastRecipient
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
@@ -51,7 +56,7 @@ def audience_ids(audience: dict[str, Any], now: datetime) -> Select[Any]:
         )
     from relance.segments.audience import audience as segment_audience  # compiles criteria to SQL
 
-    spec = audience.get("segment") if audience.get("segment") is not None else audience["builtin"]
+    spec = audience["segment"] if audience.get("segment") is not None else audience["builtin"]
     return segment_audience(spec, now)
 
 
@@ -72,12 +77,13 @@ def snapshot_statement(broadcast: Broadcast, now: datetime) -> Any:
         (person.c.phone.is_not(None), literal("sms")),
         else_=literal("email"),
     )
-    channels = {
+    by_mode: dict[ChannelMode, list[ColumnElement[Any]]] = {
         ChannelMode.EMAIL: [literal("email")],
         ChannelMode.SMS: [literal("sms")],
         ChannelMode.BOTH: [literal("email"), literal("sms")],
         ChannelMode.PREFERRED: [preferred],
-    }[mode]
+    }
+    channels = by_mode[mode]
     parts = [select(person.c.id.label("contact_id"), chan.label("channel"), person.c.email, person.c.phone)
              for chan in channels]  # fmt: skip
     rows = parts[0].union_all(*parts[1:]).subquery() if len(parts) > 1 else parts[0].subquery()
@@ -86,7 +92,7 @@ def snapshot_statement(broadcast: Broadcast, now: datetime) -> Any:
         (rows.c.channel == "email", func.lower(rows.c.email)),
         else_=rows.c.phone,
     )
-    person_key = func.coalesce(address, cast(rows.c.contact_id, String))
+    person_key = func.coalesce(address, sql_cast(rows.c.contact_id, String))
     first = (
         select(func.min(rows.c.contact_id).label("contact_id"), rows.c.channel)
         .group_by(rows.c.channel, person_key)
@@ -107,7 +113,7 @@ def snapshot_statement(broadcast: Broadcast, now: datetime) -> Any:
 @dataclass
 class BroadcastActivities:
     sessions: async_sessionmaker[AsyncSession]
-    delivery: DeliveryActivities
+    delivery: DeliveryActivities  # each recipient goes through its policy, renderer and channel
 
     @activity.defn(name="snapshot_audience")
     async def snapshot(self, broadcast_id: str) -> int:
@@ -153,13 +159,13 @@ class BroadcastActivities:
         if not rows:
             return BatchResult(last_seq=request.after_seq, processed=0, done=True)
         todo = [(r, e) for r, e in rows if r.status == "pending"]  # the rest went before a crash
-        requests = [self._request(broadcast, request, e, r) for r, e in todo]
+        messages = [self._message(broadcast, request, e, r) for r, e in todo]
         failure: TransientSendError | None = None
         try:
             decided = await deliver_batch(
                 self.delivery,
                 self.sessions,
-                requests,
+                messages,
                 request.rate_per_second,
                 CONCURRENCY,
                 activity.heartbeat,
@@ -168,7 +174,9 @@ class BroadcastActivities:
             failure = error  # what was decided is in the ledger; the retry picks up the rest
             decided = []
         outcomes: dict[int, StepOutcome] = {r.seq: o for (r, _), o in zip(todo, decided, strict=False)}
-        table = BroadcastRecipient.__table__
+        table = cast(
+            Table, BroadcastRecipient.__table__
+        )  # typed as a FromClause; executemany wants the Table
         changes = [
             {
                 "b_seq": seq,
@@ -214,36 +222,25 @@ class BroadcastActivities:
         )
 
     @staticmethod
-    def _request(
+    def _message(
         broadcast: Broadcast, request: BatchRequest, external_id: str, recipient: BroadcastRecipient
-    ) -> DeliveryRequest:
+    ) -> Message:
         channel = recipient.channel
-        return DeliveryRequest(
-            idempotency_key=f"broadcast:{broadcast.id}:{external_id}:{channel}",
+        return Message(
+            key=f"broadcast:{broadcast.id}:{external_id}:{channel}",
             workflow_id=ids.broadcast(broadcast.id),
             scenario=BULK_SEND,
             journey=broadcast.id,
-            version="",
+            id="message",
             contact=external_id,
-            step=StepSpec(
-                id="message",
-                channel=Channel(channel),
-                template=broadcast.template,
-                delay_seconds=0,
-                after=Anchor.TRIGGER,
-                purpose=Purpose.MARKETING,
-                priority=Priority(broadcast.priority),
-                on_pressure=OnPressure.DROP,  # a bulk send is not worth sending a day late
-                sms_window=("09:00", "22:00") if channel == "sms" else None,
-            ),
-            trigger=TriggerEvent(
-                event_id=0,
-                type="broadcast",
-                ref=broadcast.id,
-                occurred_at=broadcast.send_at,
-                properties={"broadcast": broadcast.name},
-            ),
+            channel=Channel(channel),
+            template=broadcast.template,
+            purpose=Purpose.MARKETING,
             at=request.at,
+            occasion=Occasion("broadcast", broadcast.send_at, {"broadcast": broadcast.name}),
+            priority=Priority(broadcast.priority),
+            on_pressure=OnPressure.DROP,  # a bulk send is not worth sending a day late
+            sms_window=("09:00", "22:00") if channel == "sms" else None,
             deferrals=recipient.deferrals,
             arbitrate=False,  # decided at once: waiting for rivals would stall the batch
         )

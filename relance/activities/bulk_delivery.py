@@ -1,318 +1,178 @@
 """The delivery path for a batch of a bulk send, set-based.
 
-The rules are the journeys' (same eligibility, SMS hours, rendering, ledger
-keys, commercial pressure, exactly-once claim), but a batch reads what it needs
-in a few statements, claims all its ledger rows in one INSERT … ON CONFLICT DO
-NOTHING, sends, and records the outcomes in one executemany: a per-message
-round of transactions would cost more than the sending itself.
+The rules are the journeys' (``relance/delivery/``: the same policy, rendering,
+ledger keys, commercial pressure and exactly-once claim), but a batch reads what
+it needs in a few statements, claims all its ledger rows in one INSERT … ON
+CONFLICT DO NOTHING, sends, and records the outcomes in one executemany: a
+per-message round of transactions would cost more than the sending itself.
+Commercial pressure decides at once, in order, without waiting for rivals.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.activities.delivery import (
-    CLAIMED,
-    RETRYING,
-    Deferral,
-    DeliveryActivities,
-    _ledger_values,
-    insert_ignoring_conflicts,
-)
-from relance.channels.base import OutgoingMessage, PermanentSendError, TransientSendError, UncertainSendError
-from relance.contacts.consent import THREE_YEARS  # noqa: F401 (documents that the same rules apply)
-from relance.delivery import pressure
-from relance.models.journey import DeliveryRequest, DeliveryStatus, Purpose, StepOutcome
-from relance.models.tables.contact import Consent, Contact
-from relance.models.tables.delivery import Delivery, PressureClaim
-
-log = structlog.get_logger("relance.bulk")
-FINAL = {s.value for s in DeliveryStatus}
-QUEUED = "queued"  # decided to go, not yet handed to the provider: safe to send after a crash
+from relance.activities.delivery import DeliveryActivities
+from relance.channels.base import ChannelProvider, OutgoingMessage, TransientSendError
+from relance.contacts.consent import granted_consents_of
+from relance.delivery import ledger, pressure
+from relance.delivery.ledger import QUEUED, RETRYING, Ready
+from relance.delivery.message import Message
+from relance.delivery.send import Attempt, send
+from relance.models.journey import DeliveryStatus, StepOutcome
+from relance.models.tables.contact import Contact
+from relance.models.tables.delivery import Delivery
 
 
 @dataclass
 class Planned:
-    request: DeliveryRequest
+    message: Message
     contact: Contact | None
-    outcome: StepOutcome | None = None  # decided without sending
-    message: OutgoingMessage | None = None  # to send
+    outcome: StepOutcome | None = None  # decided without sending, or once sent
+    outgoing: OutgoingMessage | None = None  # to send
 
 
 async def deliver_batch(
     delivery: DeliveryActivities,
     session_factory: Callable[[], AsyncSession],
-    requests: Sequence[DeliveryRequest],
+    messages: Sequence[Message],
     rate_per_second: float,
     concurrency: int,
     heartbeat: Callable[[int], None],
 ) -> list[StepOutcome]:
-    """Outcomes in the order of ``requests``; raises a TransientSendError after recording the rest."""
-    plans = await _decide(delivery, session_factory, requests)
-    to_send = [p for p in plans if p.message is not None]
-    results: dict[str, tuple[str, str | None, str | None, str | None, Planned]] = {}
+    """Outcomes in the order of ``messages``; raises a TransientSendError after recording the rest."""
+    plans = await _decide(delivery, session_factory, messages)
+    to_send = [p for p in plans if p.outgoing is not None]
+    attempts: dict[str, Attempt] = {}
     # Claimed a few at a time, right before they go: a worker dying mid-batch leaves at most
     # one chunk "sending" (then recorded unconfirmed, never resent); the rest stay queued.
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = asyncio.get_running_loop().time()
     for first in range(0, len(to_send), concurrency):
         chunk = await _claim(session_factory, to_send[first : first + concurrency])
-        done = await _send_all(delivery, chunk, rate_per_second, first, started)
-        await _record(session_factory, done)
-        results |= done
+        done = await _send_all(delivery.channel, chunk, rate_per_second, first, started)
+        if done:
+            async with session_factory() as session, session.begin():
+                await ledger.finish_many(session, done)
+        attempts |= done
         heartbeat(first)
-    transient = [r for r in results.values() if r[0] == RETRYING]
-    if transient:
-        raise TransientSendError(f"{len(transient)} message(s) refused for now: {transient[0][1]}")
-    return [p.outcome for p in plans]  # type: ignore[misc]
+    refused = [a for a in attempts.values() if a.status == RETRYING]
+    if refused:
+        raise TransientSendError(f"{len(refused)} message(s) refused for now: {refused[0].reason}")
+    return [_decided(p) for p in plans]
 
 
 async def _decide(
-    delivery: DeliveryActivities,
-    session_factory: Callable[[], AsyncSession],
-    requests: Sequence[DeliveryRequest],
+    delivery: DeliveryActivities, session_factory: Callable[[], AsyncSession], messages: Sequence[Message]
 ) -> list[Planned]:
-    external_ids = list({r.contact for r in requests})
-    keys = [r.idempotency_key for r in requests]
+    policy = delivery.policy
     now = datetime.now(UTC)
     async with session_factory() as session, session.begin():
         # The contacts are locked like a journey's send locks its contact (commercial pressure).
-        contacts = {
-            c.external_id: c
-            for c in await session.scalars(
-                select(Contact)
-                .where(Contact.external_id.in_(external_ids))
-                .order_by(Contact.id)
-                .with_for_update()
-            )
-        }
-        ids = [c.id for c in contacts.values()]
-        granted: dict[int, set[tuple[str, str]]] = defaultdict(set)
-        for contact_id, channel, purpose in await session.execute(
-            select(Consent.contact_id, Consent.channel, Consent.purpose).where(
-                Consent.contact_id.in_(ids), Consent.granted.is_(True)
-            )
-        ):
-            granted[contact_id].add((channel, purpose))
-        existing = {
-            d.idempotency_key: d
-            for d in await session.scalars(select(Delivery).where(Delivery.idempotency_key.in_(keys)))
-        }
-        taken: dict[tuple[int, str], int] = defaultdict(int)
-        for contact_id, day, count in await session.execute(
-            select(PressureClaim.contact_id, PressureClaim.day, func.count())
-            .where(PressureClaim.contact_id.in_(ids), PressureClaim.state == pressure.TAKEN)
-            .group_by(PressureClaim.contact_id, PressureClaim.day)
-        ):
-            taken[(contact_id, day)] = count
-        earlier_claims = {
-            c.key: c
-            for c in await session.scalars(
-                select(PressureClaim).where(
-                    PressureClaim.key.in_([f"{r.idempotency_key}#{r.deferrals}" for r in requests])
+        contacts = await pressure.lock_contacts(session, (m.contact for m in messages))
+        granted = await granted_consents_of(session, [c.id for c in contacts.values()])
+        existing = await ledger.rows(session, (m.key for m in messages))
+        plans: list[Planned] = []
+        prepared: dict[str, Ready] = {}
+        asks: dict[str, pressure.Ask] = {}
+        for message in messages:
+            contact = contacts.get(message.contact)
+            plan = Planned(message, contact)
+            plans.append(plan)
+            row = existing.get(message.key)
+            plan.outcome = ledger.settled(row) if row is not None else None  # decided before a crash
+            if plan.outcome is not None:
+                continue
+            ready = delivery.prepare(message, contact, granted[contact.id] if contact else set())
+            prepared[message.key] = ready
+            if isinstance(ready, OutgoingMessage) and contact and policy.capped(message):
+                day = pressure.local_day(message.at, policy.zone(contact))
+                asks[message.key] = pressure.Ask(
+                    message.claim_key, contact.id, day, message.priority, message.at
                 )
-            )
-        }
+        verdicts = (
+            await pressure.decide_at_once(session, policy.pressure, list(asks.values())) if asks else {}
+        )
         claims: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
-        plans: list[Planned] = []
-        policy = delivery.pressure_policy
-        for request in requests:
-            contact = contacts.get(request.contact)
-            plan = Planned(request, contact)
-            plans.append(plan)
-            row = existing.get(request.idempotency_key)
-            if row is not None and row.status in FINAL:
-                plan.outcome = _outcome_of(row)  # decided before a crash
+        for plan in plans:
+            message, contact = plan.message, plan.contact
+            if plan.outcome is not None:
                 continue
-            if row is not None and row.status == CLAIMED:
-                row.status, row.updated_at = DeliveryStatus.UNCONFIRMED.value, now
-                row.reason = "the worker stopped during the send; not resent to avoid a duplicate"
-                plan.outcome = _outcome_of(row)
-                continue
-            prepared = delivery._prepare(request, contact, granted[contact.id] if contact else set())
-            if (
-                isinstance(prepared, OutgoingMessage)
-                and contact
-                and request.step.purpose is Purpose.MARKETING
-            ):
-                if policy.max_per_day > 0:
-                    day = pressure.local_day(request.at, delivery._zone(contact))
-                    claim_key = f"{request.idempotency_key}#{request.deferrals}"
-                    earlier = earlier_claims.get(claim_key)
-                    # A retried batch keeps the decision its first attempt made.
-                    go = (
-                        earlier.state == pressure.TAKEN
-                        if earlier
-                        else taken[(contact.id, day)] < policy.max_per_day
-                    )
-                    reason = (
-                        None
-                        if go
-                        else (
-                            f"commercial pressure: daily cap of {policy.max_per_day} marketing message(s) "
-                            f"reached on {day}: dropped"
-                        )
-                    )
-                    taken[(contact.id, day)] += int(go and earlier is None)
-                    claims.append(
-                        {
-                            "key": claim_key,
-                            "contact_id": contact.id,
-                            "day": day,
-                            "rank": pressure.RANK[request.step.priority],
-                            "at": request.at,
-                            "state": pressure.TAKEN if go else pressure.YIELDED,
-                            "reason": reason,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                    )
-                    if not go:
-                        prepared = reason or "commercial pressure"
-            if isinstance(prepared, Deferral):
-                values = _ledger_values(request, contact, DeliveryStatus.DEFERRED, prepared.reason, None)
-                values["idempotency_key"] = f"{request.idempotency_key}#deferred{request.deferrals}"
+            ready = prepared[message.key]
+            ask = asks.get(message.key)
+            if ask is not None:
+                verdict = verdicts[ask.key]
+                lost = policy.after_pressure(message, verdict, contact)
+                # The claim records what became of the message: decided here, not arbitrated.
+                state = pressure.TAKEN if verdict.go else pressure.YIELDED
+                claims.append(ask.row(state, lost.reason if lost else None))
+                ready = lost or ready
+            if not isinstance(ready, OutgoingMessage):
+                values, plan.outcome = ledger.not_sent(message, contact, ready)
                 rows.append(values)
-                plan.outcome = StepOutcome(
-                    step=request.step.id,
-                    status=DeliveryStatus.DEFERRED,
-                    at=request.at,
-                    reason=prepared.reason,
-                    until=prepared.until,
-                )
-            elif isinstance(prepared, str):
-                rows.append(_ledger_values(request, contact, DeliveryStatus.SKIPPED, prepared, None))
-                plan.outcome = StepOutcome(
-                    step=request.step.id, status=DeliveryStatus.SKIPPED, at=request.at, reason=prepared
-                )
+                continue
+            row = existing.get(message.key)
+            if row is not None:  # queued, or refused for now by the provider: queue it again
+                row.attempts += int(row.status == RETRYING)
+                row.status, row.reason, row.updated_at = QUEUED, None, now
             else:
-                if row is not None:  # queued, or refused for now by the provider: queue it again
-                    row.attempts += int(row.status == RETRYING)
-                    row.status, row.reason, row.updated_at = QUEUED, None, now
-                else:
-                    rows.append(_ledger_values(request, contact, QUEUED, None, prepared))
-                plan.message = prepared
+                rows.append(ledger.values(message, contact, QUEUED, None, ready))
+            plan.outgoing = ready
         if claims:
             await session.execute(pressure.insert_claims(session), claims)
         if rows:
             inserted = set(
                 await session.scalars(
-                    insert_ignoring_conflicts(session).returning(Delivery.idempotency_key), rows
+                    ledger.insert_ignoring_conflicts(session).returning(Delivery.idempotency_key), rows
                 )
             )
             for plan in plans:
                 # Another worker claimed it between our read and our insert: leave it to them.
-                if (
-                    plan.message is not None
-                    and plan.request.idempotency_key not in inserted
-                    and plan.request.idempotency_key not in existing
-                ):
-                    plan.message = None
-                    plan.outcome = StepOutcome(
-                        step=plan.request.step.id,
-                        status=DeliveryStatus.UNCONFIRMED,
-                        at=plan.request.at,
-                        reason="claimed by another worker",
-                    )
+                key = plan.message.key
+                if plan.outgoing is not None and key not in inserted and key not in existing:
+                    _taken_elsewhere(plan)
     return plans
 
 
+def _decided(plan: Planned) -> StepOutcome:
+    assert plan.outcome is not None, "every message of the batch is decided, sent or left to another worker"
+    return plan.outcome
+
+
+def _taken_elsewhere(plan: Planned) -> None:
+    plan.outgoing = None
+    plan.outcome = ledger.outcome(plan.message, DeliveryStatus.UNCONFIRMED, ledger.TAKEN_ELSEWHERE)
+
+
 async def _claim(session_factory: Callable[[], AsyncSession], plans: list[Planned]) -> list[Planned]:
-    """queued → sending, in one statement; what another worker took meanwhile is left out."""
-    keys = [p.request.idempotency_key for p in plans]
+    """queued → sending; what another worker took meanwhile is left out."""
     async with session_factory() as session, session.begin():
-        claimed = set(
-            await session.scalars(
-                update(Delivery)
-                .where(Delivery.idempotency_key.in_(keys), Delivery.status == QUEUED)
-                .values(status=CLAIMED, updated_at=datetime.now(UTC))
-                .returning(Delivery.idempotency_key)
-            )
-        )
+        claimed = await ledger.hand_over(session, [p.message.key for p in plans])
     for plan in plans:
-        if plan.request.idempotency_key not in claimed:
-            plan.message = None
-            plan.outcome = StepOutcome(
-                step=plan.request.step.id,
-                status=DeliveryStatus.UNCONFIRMED,
-                at=plan.request.at,
-                reason="claimed by another worker",
-            )
-    return [p for p in plans if p.message is not None]
+        if plan.message.key not in claimed:
+            _taken_elsewhere(plan)
+    return [p for p in plans if p.outgoing is not None]
 
 
 async def _send_all(
-    delivery: DeliveryActivities,
-    plans: list[Planned],
-    rate_per_second: float,
-    offset: int,
-    started: float,
-) -> dict[str, tuple[str, str | None, str | None, str | None, Planned]]:
+    channel: ChannelProvider, plans: list[Planned], rate_per_second: float, offset: int, started: float
+) -> dict[str, Attempt]:
     loop = asyncio.get_running_loop()
-    results: dict[str, tuple[str, str | None, str | None, str | None, Planned]] = {}
+    attempts: dict[str, Attempt] = {}
 
     async def one(index: int, plan: Planned) -> None:
         # Paced: the n-th message starts no earlier than n / rate seconds into the batch.
         await asyncio.sleep(max(0.0, started + (offset + index) / rate_per_second - loop.time()))
-        assert plan.message is not None
-        key = plan.request.idempotency_key
-        try:
-            result = await delivery.channel.send(plan.message)
-        except TransientSendError as error:
-            results[key] = (RETRYING, str(error), None, None, plan)
-        except PermanentSendError as error:
-            results[key] = (DeliveryStatus.FAILED.value, str(error), None, None, plan)
-        except UncertainSendError as error:
-            results[key] = (DeliveryStatus.UNCONFIRMED.value, str(error), None, None, plan)
-        else:
-            results[key] = (DeliveryStatus.SENT.value, None, result.provider, result.message_id, plan)
+        assert plan.outgoing is not None
+        attempt = await send(channel, plan.outgoing)
+        attempts[plan.message.key] = attempt
+        plan.outcome = ledger.outcome(plan.message, attempt.outcome_status, attempt.reason)
 
     await asyncio.gather(*(one(i, p) for i, p in enumerate(plans)))
-    for status, reason, _, _, plan in results.values():
-        plan.outcome = StepOutcome(
-            step=plan.request.step.id,
-            status=DeliveryStatus(status) if status in FINAL else DeliveryStatus.FAILED,
-            at=plan.request.at,
-            reason=reason,
-        )
-    return results
-
-
-async def _record(
-    session_factory: Callable[[], AsyncSession],
-    results: dict[str, tuple[str, str | None, str | None, str | None, Planned]],
-) -> None:
-    if not results:
-        return
-    now = datetime.now(UTC)
-    params = [
-        {"k": key, "s": status, "r": reason, "p": provider, "m": message_id, "u": now}
-        for key, (status, reason, provider, message_id, _) in results.items()
-    ]
-    statement = (
-        update(Delivery.__table__)
-        .where(Delivery.__table__.c.idempotency_key == bindparam("k"))
-        .values(
-            status=bindparam("s"),
-            reason=bindparam("r"),
-            provider=func.coalesce(bindparam("p"), Delivery.__table__.c.provider),
-            provider_message_id=func.coalesce(bindparam("m"), Delivery.__table__.c.provider_message_id),
-            updated_at=bindparam("u"),
-        )
-    )
-    async with session_factory() as session, session.begin():
-        await (await session.connection()).execute(statement, params)
-
-
-def _outcome_of(row: Delivery) -> StepOutcome:
-    return StepOutcome(step=row.message, status=DeliveryStatus(row.status), at=row.at, reason=row.reason)
+    return attempts

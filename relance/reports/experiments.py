@@ -1,15 +1,13 @@
-"""A/B variants and holdout groups of a message (A-04).
+"""The analysis of A/B tests and holdout groups (A-04).
 
-A message may come in several versions (``variants``) and keep a share of its
-contacts as a control group that gets nothing (``holdout``). Who gets what is
-a pure function of the scenario, journey, message and contact: the same
-contact always lands in the same group, on any worker, on every retry, and the
-ledger records the group (``deliveries.variant``) for the analysis.
+Each ledger row records the group its contact was drawn into at send time
+(``deliveries.variant``, drawn by ``delivery/variants.py``). Per group: the
+contacts, sends, clicks and purchases within a window, and a two-proportion
+test against the control group (the holdout, else variant ``a``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import timedelta
 
@@ -18,41 +16,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.contacts.consent import PURCHASE_EVENT
-from relance.models.journey import StepSpec
+from relance.delivery.variants import HOLDOUT
+from relance.delivery.variants import variant_of as variant_of  # the groups analysed here
 from relance.models.tables.delivery import Delivery, DeliveryEvent
 from relance.models.tables.event import Event
 from relance.reports.sql import plus_seconds
-
-HOLDOUT = "holdout"
-
-
-def variant_of(scenario: str, journey: str, step: StepSpec, contact: str) -> str | None:
-    """The contact's group for this message: a variant id, ``holdout``, or None without a test."""
-    if not step.variants and not step.holdout_percent:
-        return None
-    digest = hashlib.sha256(f"{scenario}\x1f{journey}\x1f{step.id}\x1f{contact}".encode()).digest()
-    # Two independent draws: being held out does not bias which variant the others get.
-    if int.from_bytes(digest[:8], "big") / 2**64 < step.holdout_percent / 100:
-        return HOLDOUT
-    variants = step.variants or []
-    if not variants:
-        return "a"
-    point = int.from_bytes(digest[8:16], "big") / 2**64 * sum(v.weight for v in variants)
-    for variant in variants:
-        point -= variant.weight
-        if point < 0:
-            return variant.id
-    return variants[-1].id
-
-
-def template_of(step: StepSpec, variant: str | None) -> str:
-    for candidate in step.variants or []:
-        if candidate.id == variant:
-            return candidate.template
-    return step.template
-
-
-# --- the analysis -------------------------------------------------------------------------
 
 
 class GroupResult(BaseModel):
