@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from relance.models.broadcast import BatchResult, BroadcastInput, BroadcastState, Reschedule
-from relance.models.gift_card import GiftCardInput, GiftCardState, GiftCardUse
+from relance.models.gift_card import DEFAULT_TEMPLATES, GiftCardInput, GiftCardState, GiftCardUse
 from relance.models.journey import Channel, DeliveryStatus, Purpose, SoftBounce, SoftBounceInput
 from relance.models.referral import (
     Cancellation,
@@ -25,7 +25,7 @@ from relance.simulation.run import time_skipping
 from relance.workflows.bounce import SoftBounceWorkflow
 from relance.workflows.broadcast import BroadcastWorkflow
 from relance.workflows.gift_card import GiftCardWorkflow
-from relance.workflows.referral import GIFT_CARD_TEMPLATES, ReferralWorkflow
+from relance.workflows.referral import ReferralWorkflow
 from relance.workflows.referral_thanks import ReferralThanksWorkflow
 from tests.helpers.stubs import CARD_VALIDITY, Stubs
 from tests.helpers.timing import DAY, close_to
@@ -282,7 +282,7 @@ async def test_the_sponsor_is_thanked_once_per_batch_when_the_mode_says(
 async def start_card(env: WorkflowEnvironment, queue: str) -> WorkflowHandle:
     """A 20 EUR card for h-1, as the API issues it."""
     input = GiftCardInput(
-        key="k-1", contact="h-1", amount_cents=2000, currency="EUR", templates=GIFT_CARD_TEMPLATES
+        key="k-1", contact="h-1", amount_cents=2000, currency="EUR", templates=DEFAULT_TEMPLATES
     )
     return await env.client.start_workflow(GiftCardWorkflow.run, input, id="gift-card:k-1", task_queue=queue)
 
