@@ -6,17 +6,34 @@ import asyncio
 import importlib
 import json
 import sys
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from relance.cli.run import (
+    CommandError,
+    connect,
+    open_engine,
+    reported,
+    run,
+    set_debug,
+    with_relance,
+    with_session,
+)
+
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
     from typer._click import Command, Context
 
+    from relance.models.journey import JourneyState
     from relance.reports.experiments import ExperimentReport
+    from relance.starter.facade import Relance
+
+T = TypeVar("T")
 
 _DEFERRED: dict[str, str] = {}  # command name -> "module:attribute" of its sub-app
 
@@ -58,6 +75,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=_Group,
 )
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On an error, print the traceback too (or set RELANCE_DEBUG=1).")
+    ] = False,
+) -> None:
+    set_debug(debug)  # read by relance.cli.run when a command fails
 
 
 def add_deferred_typer(name: str, target: str) -> None:
@@ -108,7 +134,8 @@ def _logging(default_format: str = "json") -> None:
     from relance.core.logs import configure_logging
     from relance.core.settings import get_settings
 
-    settings = get_settings()
+    with reported():  # a wrong RELANCE_* value: one line naming it
+        settings = get_settings()
     fmt = settings.log_format if "RELANCE_LOG_FORMAT" in __import__("os").environ else default_format
     configure_logging(settings.log_level, fmt)
 
@@ -120,6 +147,7 @@ def dev(
     ] = False,
 ) -> None:
     """Run the embedded stack: Temporal dev server + UI, SQLite, worker and HTTP API."""
+    # Imported when the command runs (here and below): temporalio and SQLAlchemy slow `relance --help`.
     from relance.core.settings import get_settings
     from relance.devstack.stack import run_dev
 
@@ -130,29 +158,30 @@ def dev(
 @app.command()
 def worker() -> None:
     """Run a worker against RELANCE_TEMPORAL_ADDRESS (production)."""
+    # Imported when the command runs: the worker pulls in temporalio, SQLAlchemy and httpx.
     from relance.channels.router import build_channel
-    from relance.core.db import create_engine, session_factory
+    from relance.core.db import session_factory
     from relance.core.settings import get_settings
-    from relance.starter.client import connect_temporal
     from relance.worker import build_worker
 
     _logging()
     settings = get_settings()
 
     async def main() -> None:
-        client = await connect_temporal(settings)
-        engine = create_engine(settings.resolved_database_url())
+        client = await connect(settings)
+        engine = open_engine(settings)
         try:
             await build_worker(client, settings, session_factory(engine), build_channel(settings)).run()
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
+    run(main)
 
 
 @app.command()
 def api() -> None:
     """Serve the HTTP API (production)."""
+    # Imported when the command runs: the API pulls in FastAPI, temporalio and SQLAlchemy.
     import uvicorn
 
     from relance.api.app import create_app
@@ -166,13 +195,15 @@ def api() -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the Alembic migrations to RELANCE_DATABASE_URL."""
+    # Imported when the command runs: SQLAlchemy and Alembic slow `relance --help`.
     from sqlalchemy.engine import make_url
 
     from relance.core.migrate import upgrade
     from relance.core.settings import get_settings
 
-    url = get_settings().resolved_database_url()
-    upgrade(url, revision)
+    with reported():
+        url = get_settings().resolved_database_url()
+        upgrade(url, revision)
     shown = make_url(url).render_as_string(hide_password=True)  # logs must not carry the password
     err.print(f"database at {revision}: {shown}")
 
@@ -186,19 +217,20 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Run scenarios on Temporal's time-skipping server and print the timeline of messages."""
+    # Imported when the command runs: the simulation pulls in temporalio and SQLAlchemy.
     from rich.table import Table
 
     from relance.core.logs import configure_logging
     from relance.core.settings import get_settings
-    from relance.scenarios.loader import ScenarioError, load_scenarios
-    from relance.simulation.run import InputError, Simulation, read_contacts, read_events, timeline_json_lines
+    from relance.scenarios.loader import load_scenarios
+    from relance.simulation.run import Simulation, read_contacts, read_events, timeline_json_lines
 
     configure_logging("warning", "json")
     for path in (scenarios, events, contacts, templates):
         if path is not None and not path.exists():
             err.print(f"{path}: no such file or directory")
             raise typer.Exit(2)
-    try:
+    with reported():
         scenario_set = load_scenarios(scenarios)
         simulation = Simulation(
             scenarios=scenario_set,
@@ -206,13 +238,7 @@ def simulate(
             events=read_events(events),
             contacts=read_contacts(contacts) if contacts else [],
         )
-        entries = asyncio.run(simulation.run())
-    except ScenarioError as error:
-        err.print(str(error), markup=False)
-        raise typer.Exit(1) from None
-    except InputError as error:
-        err.print("\n".join(error.problems), markup=False)
-        raise typer.Exit(1) from None
+    entries = run(simulation.run)
     if as_json:
         sys.stdout.write(timeline_json_lines(entries))
         return
@@ -234,14 +260,11 @@ def simulate(
 def journeys_show(workflow_id: str) -> None:
     """Print a journey's state (current step, next send, steps done) as JSON."""
 
-    async def main() -> None:
-        from relance.starter.facade import Relance
+    async def work(relance: Relance) -> JourneyState:
+        return await _or_not_found(relance.journey_state(workflow_id), f"no journey with id '{workflow_id}'")
 
-        async with Relance.from_settings() as relance:
-            state = await relance.journey_state(workflow_id)
-            print(json.dumps(state.model_dump(mode="json"), indent=2))
-
-    asyncio.run(main())
+    state = with_relance(work)
+    print(json.dumps(state.model_dump(mode="json"), indent=2))
 
 
 @journeys_app.command("cancel")
@@ -250,14 +273,26 @@ def journeys_cancel(
 ) -> None:
     """Cancel a running journey; its remaining messages are recorded as skipped."""
 
-    async def main() -> None:
-        from relance.starter.facade import Relance
+    async def work(relance: Relance) -> None:
+        await _or_not_found(
+            relance.cancel_journey(workflow_id, reason), f"no running journey with id '{workflow_id}'"
+        )
 
-        async with Relance.from_settings() as relance:
-            await relance.cancel_journey(workflow_id, reason)
-            err.print(f"cancel sent to {workflow_id}")
+    with_relance(work)
+    err.print(f"cancel sent to {workflow_id}")
 
-    asyncio.run(main())
+
+async def _or_not_found(call: Awaitable[T], message: str) -> T:
+    """Temporal's NOT_FOUND (no such workflow, or it has finished) as ``message``, like the API's 404."""
+    # Imported when a journeys command runs: temporalio takes long to import.
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        return await call
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise CommandError(message) from error
+        raise
 
 
 experiments_app = typer.Typer(help="A/B variants and holdout groups of messages.", no_args_is_help=True)
@@ -275,21 +310,13 @@ def experiments_show(
     """Each group of a message's test: contacts, sends, clicks, conversions, lift and p-value."""
     from datetime import timedelta
 
-    from relance.core.db import create_engine, session_factory
-    from relance.core.settings import get_settings
+    # Imported when the command runs: the report pulls in SQLAlchemy.
     from relance.reports.experiments import experiment_report
 
-    async def main() -> ExperimentReport:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session:
-                return await experiment_report(
-                    session, scenario, journey, message, timedelta(days=window_days)
-                )
-        finally:
-            await engine.dispose()
+    async def work(session: AsyncSession) -> ExperimentReport:
+        return await experiment_report(session, scenario, journey, message, timedelta(days=window_days))
 
-    report = asyncio.run(main())
+    report = with_session(work)
     if not report.groups:
         err.print(
             f"no A/B group recorded for {scenario}/{journey}/{message}: does it have variants or a holdout?"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -11,10 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from relance.cli.run import fail, with_relance
 from relance.models.broadcast import ChannelMode
 
 if TYPE_CHECKING:
     from relance.broadcasts.service import Broadcasts
+    from relance.starter.facade import Relance
 
 sends_app = typer.Typer(
     help="Bulk sends: send to a list or segment, list scheduled sends, move, cancel, test.",
@@ -24,20 +25,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Broadcasts], Awaitable[Any]]) -> Any:
+    # Imported when a command runs: the service pulls in temporalio and SQLAlchemy.
     from relance.broadcasts.service import Broadcasts
-    from relance.core.errors import Refused
 
-    async def main() -> Any:
-        from relance.starter.facade import Relance
+    async def main(relance: Relance) -> Any:
+        return await work(Broadcasts(relance.client, relance.ingestor.sessions, relance.settings))
 
-        async with Relance.from_settings() as relance:
-            return await work(Broadcasts(relance.client, relance.ingestor.sessions, relance.settings))
-
-    try:
-        return asyncio.run(main())
-    except Refused as error:
-        err.print(f"[red]error[/red]: {error.field}: {error.message}")
-        raise typer.Exit(1) from None
+    return with_relance(main)
 
 
 def _when(text: str) -> datetime:
@@ -75,9 +69,7 @@ def create(
             }
         )
     except ValidationError as error:
-        for problem in error.errors():
-            err.print(f"[red]error[/red]: {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
-        raise typer.Exit(2) from None
+        fail(*(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in error.errors()), code=2)
     state = _run(lambda b: b.schedule(data))
     print(json.dumps(state.model_dump(mode="json"), indent=2))
     err.print(

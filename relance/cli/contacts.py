@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from relance.cli.run import CONNECT_TIMEOUT, open_engine, reported, run, with_relance
+
 if TYPE_CHECKING:
     from relance.contacts.erasure import ErasureReport
     from relance.core.settings import Settings
@@ -72,23 +74,25 @@ def import_contacts(
 ) -> None:
     """Import contacts from a CSV file: new ones are created, known ones updated (see docs/import.md)."""
     from relance.core.settings import get_settings
-    from relance.imports.errors import ImportFileError, SetupError
+    from relance.imports.errors import ImportFileError
     from relance.imports.options import ImportOptions
 
-    settings = get_settings()
-    options = ImportOptions(
-        separator=separator,
-        encoding=encoding,
-        default_region=default_region,
-        default_time_zone=settings.default_time_zone,
-        skip_invalid=skip_invalid,
-        batch_size=batch_size,
-        resume=resume,
-        list_name=list_name,
-    )
+    with reported():
+        settings = get_settings()
+        options = ImportOptions(
+            separator=separator,
+            encoding=encoding,
+            default_region=default_region,
+            default_time_zone=settings.default_time_zone,
+            skip_invalid=skip_invalid,
+            batch_size=batch_size,
+            resume=resume,
+            list_name=list_name,
+        )
     try:
         if preview:
-            _preview(file, options, rows, as_json)
+            with reported(handled=(ImportFileError,)):
+                _preview(file, options, rows, as_json)
             return
         if not certify:
             err.print(
@@ -97,12 +101,11 @@ def import_contacts(
                 "Try --preview first to check how the file is read."
             )
             raise typer.Exit(2)
-        report = asyncio.run(_import(file, options, settings, progress=not as_json))
+        # A file's problems are printed below, with the expected columns; the helper words the rest.
+        progress = not as_json
+        report = run(lambda: _import(file, options, settings, progress), handled=(ImportFileError,))
     except ImportFileError as error:
         _file_error(file, error)
-        raise typer.Exit(1) from None
-    except SetupError as error:
-        err.print(f"[red]error[/red]: {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
     refused = bool(report.rejected_count) and not skip_invalid
     if as_json:
@@ -119,7 +122,6 @@ def import_contacts(
 
 
 async def _import(file: Path, options: ImportOptions, settings: Settings, progress: bool) -> ImportReport:
-    from relance.core.db import create_engine
     from relance.imports.run import import_csv, prepare
 
     relance = None
@@ -133,7 +135,7 @@ async def _import(file: Path, options: ImportOptions, settings: Settings, progre
             await check_ready(relance, settings.import_event)
             assert prepared.sha256 is not None
             committed = entry_sender(relance, settings.import_event, prepared.sha256)
-        engine = relance.engine if relance else create_engine(settings.resolved_database_url())
+        engine = relance.engine if relance else open_engine(settings)
         try:
             with _progress(prepared, progress and err.is_terminal) as advance:
                 return await import_csv(
@@ -151,7 +153,7 @@ async def _connect(settings: Settings) -> Relance:
     from relance.starter.facade import Relance
 
     try:
-        return await asyncio.wait_for(Relance.connect(settings), timeout=15)
+        return await asyncio.wait_for(Relance.connect(settings), timeout=CONNECT_TIMEOUT)
     except (RuntimeError, TimeoutError, OSError) as error:
         raise SetupError(
             f"RELANCE_IMPORT_EVENT is '{settings.import_event}' but Temporal at "
@@ -295,19 +297,11 @@ def erase(
     ):
         err.print("nothing was erased")
         raise typer.Exit(1)
-    from relance.contacts.erasure import UnknownContact
 
-    async def main() -> ErasureReport:
-        from relance.starter.facade import Relance
+    async def work(relance: Relance) -> ErasureReport:
+        return await relance.erase_contact(external_id, reason)
 
-        async with Relance.from_settings() as relance:
-            return await relance.erase_contact(external_id, reason)
-
-    try:
-        report = asyncio.run(main())
-    except UnknownContact as error:
-        err.print(f"[red]error[/red]: {escape(error.message)}", highlight=False)
-        raise typer.Exit(1) from None
+    report = with_relance(work)  # an unknown contact is one line, as every refusal
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
         return

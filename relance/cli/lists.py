@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from relance.cli.run import fail, with_session
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,28 +18,11 @@ if TYPE_CHECKING:
 lists_app = typer.Typer(
     help="Contact lists: create, add members, assign a salesperson, archive.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
     """One transaction: it all happens, or, on an error, nothing does."""
-    from relance.core.db import create_engine, session_factory
-    from relance.core.errors import Refused
-    from relance.core.settings import get_settings
-
-    async def main() -> ListOut:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        result = asyncio.run(main())
-    except Refused as error:
-        err.print(f"[red]error[/red]: {error.field}: {error.message}")
-        raise typer.Exit(1) from None
+    result = with_session(work, transaction=True)
     print(json.dumps(result.model_dump(mode="json"), indent=2))
 
 
@@ -52,8 +35,7 @@ def _salesperson(name: str, email: str) -> Salesperson:
         return Salesperson(name=name, email=email)
     except ValidationError as error:
         problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
-        err.print(f"[red]error[/red]: salesperson: {problems}")
-        raise typer.Exit(2) from None
+        fail(f"salesperson: {problems}", code=2)
 
 
 @lists_app.command("create")
@@ -104,8 +86,7 @@ def merge(
     try:
         data = MergeIn(sources=sources, name=into)
     except ValidationError:
-        err.print("[red]error[/red]: sources: give two lists or more")
-        raise typer.Exit(2) from None
+        fail("sources: give two lists or more", code=2)
 
     async def work(session: AsyncSession) -> ListOut:
         return await lists.describe(session, await lists.merge(session, data))

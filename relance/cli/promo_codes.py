@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.core.db import create_engine, session_factory
-from relance.core.settings import get_settings
-from relance.promo_codes.service import BadCodes, LoadReport, PoolStats, PromoCodeError, load_pool, pool_stats
+from relance.cli.run import Errors, with_session
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from relance.promo_codes.service import LoadReport, PoolStats
 
 promo_codes_app = typer.Typer(
     help="Promo-code pools for rewards: load codes, see how many are left.", no_args_is_help=True
@@ -66,18 +67,9 @@ def read_codes(path: Path) -> tuple[list[str], list[int]]:
     return codes, lines
 
 
-def _run(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+def _run(work: Callable[[AsyncSession], Awaitable[T]], handled: Errors = ()) -> T:
     """One transaction: all the codes are loaded, or, on an error, none."""
-
-    async def main() -> T:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return with_session(work, transaction=True, handled=handled)
 
 
 def _fail(as_json: bool, message: str, details: list[dict[str, object]] | None = None) -> NoReturn:
@@ -100,9 +92,15 @@ def load(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add the file's codes to POOL; codes already in it are skipped. A bad line loads nothing."""
+    # Imported when the command runs: the service pulls in SQLAlchemy, slow for ``relance --help``.
+    from relance.promo_codes.service import BadCodes, PromoCodeError, load_pool
+
     try:
         codes, lines = read_codes(file)
-        report: LoadReport = _run(lambda session: load_pool(session, pool, codes, lines=lines))
+        # Refusals are printed below, as JSON with --json: the helper leaves them to this command.
+        report: LoadReport = _run(
+            lambda session: load_pool(session, pool, codes, lines=lines), handled=(PromoCodeError,)
+        )
     except FileProblem as problem:
         _fail(as_json, str(problem))
     except BadCodes as bad:
@@ -131,6 +129,9 @@ def stats(
     pool: str, as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False
 ) -> None:
     """How many codes of POOL are still available and how many were given."""
+    # Imported when the command runs: the service pulls in SQLAlchemy, slow for ``relance --help``.
+    from relance.promo_codes.service import pool_stats
+
     counts: PoolStats = _run(lambda session: pool_stats(session, pool))
     if as_json:
         print(json.dumps(counts.model_dump(), indent=2))

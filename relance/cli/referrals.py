@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+
+from relance.cli.run import with_relance
 
 if TYPE_CHECKING:
     from relance.referrals.service import Referrals
+    from relance.starter.facade import Relance
 
 referrals_app = typer.Typer(
     help="Referrals: where one stands, reject one, a sponsor's code.", no_args_is_help=True
 )
-err = Console(stderr=True, soft_wrap=True)
 
 
 def _run(work: Callable[[Referrals], Awaitable[Any]]) -> Any:
-    from relance.core.errors import Refused
+    async def main(relance: Relance) -> Any:
+        return await work(relance.referrals)
 
-    async def main() -> Any:
-        from relance.starter.facade import Relance
-
-        async with Relance.from_settings() as relance:
-            return await work(relance.referrals)
-
-    try:
-        return asyncio.run(main())
-    except Refused as error:
-        err.print(f"[red]error[/red]: {error.field}: {error.message}")
-        raise typer.Exit(1) from None
+    return with_relance(main)
 
 
 @referrals_app.command("show")

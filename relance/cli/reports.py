@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from relance.cli.run import fail, reported, with_session
 from relance.reports.months import PeriodError, period
 
 if TYPE_CHECKING:
@@ -33,18 +32,7 @@ def _group() -> None:
 
 def _query(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run one read against the configured database (engine opened and closed around it)."""
-    from relance.core.db import create_engine, session_factory
-    from relance.core.settings import get_settings
-
-    async def main() -> T:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return with_session(work)
 
 
 def _percent(rate: float | None) -> str:
@@ -94,11 +82,8 @@ def messages(
     ] = 7,
 ) -> None:
     """Per message and month: sent, delivered, open / click / unsubscribe rates, revenue, RPM."""
-    try:
+    with reported():  # a bad --since or --until exits 2
         chosen = period(since, until)
-    except PeriodError as error:
-        err.print(f"[red]error[/red]: --{error.field}: {error.message}")
-        raise typer.Exit(2) from None
 
     from datetime import timedelta
 
@@ -161,18 +146,13 @@ def alerts(
     from relance.scenarios.loader import ScenarioError
 
     path = rules or default_rules_path()
-    try:
+    with reported(usage=(ScenarioError,)):
         checked = load_rules(path)
-    except ScenarioError as error:
-        for problem in error.problems:
-            err.print(f"[red]error[/red]: {escape(str(problem))}", highlight=False)
-        raise typer.Exit(2) from None
     month = month or last_complete_month()
     try:
         period(month, month)
     except PeriodError as error:
-        err.print(f"[red]error[/red]: --month: {error.message}")
-        raise typer.Exit(2) from None
+        fail(f"--month: {error.message}", code=2)  # not --since: the month was checked as both ends
 
     chosen = month
     fired = _query(
@@ -214,11 +194,8 @@ def timing(
     ] = 7,
 ) -> None:
     """Conversions by reminder rank and by delay after the message: how long to wait, how many reminders."""
-    try:
+    with reported():  # a bad --since or --until exits 2
         chosen = period(since, until)
-    except PeriodError as error:
-        err.print(f"[red]error[/red]: --{error.field}: {error.message}")
-        raise typer.Exit(2) from None
 
     from datetime import timedelta
 
@@ -227,12 +204,8 @@ def timing(
 
     ranks = None
     if scenarios is not None:
-        try:
+        with reported(usage=(ScenarioError,)):
             ranks = ranks_from_scenarios(load_scenarios(scenarios))
-        except ScenarioError as error:
-            for problem in error.problems:
-                err.print(f"[red]error[/red]: {escape(str(problem))}", highlight=False)
-            raise typer.Exit(2) from None
 
     report = _query(
         lambda session: timing_report(

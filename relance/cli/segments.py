@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -12,17 +11,17 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from relance.cli.run import reported, with_session
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from relance.lists.service import ListOut
-    from relance.segments.load import SegmentError
     from relance.segments.model import Segment
     from relance.segments.service import Shown
 
 segments_app = typer.Typer(help="Dynamic segments: count, show, snapshot into a list.", no_args_is_help=True)
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
 T = TypeVar("T")
 
 SegmentArg = Annotated[
@@ -51,40 +50,13 @@ def _now(at: datetime | None) -> datetime:
 
 
 def _run(spec: str, work: Callable[[AsyncSession, Segment], Awaitable[T]]) -> T:
-    """Validate, then one transaction: a snapshot happens whole or not at all."""
-    from relance.core.db import create_engine, session_factory
-    from relance.core.errors import Refused
-    from relance.core.settings import get_settings
-    from relance.segments.load import SegmentError
+    """Validate, then one transaction: a snapshot happens whole or not at all.
 
-    try:
+    A segment's problems (SegmentError) exit 2, a refusal 1: relance.cli.run words both.
+    """
+    with reported():
         segment = _segment(spec)
-    except SegmentError as error:
-        _problems(error)
-        raise typer.Exit(2) from None
-
-    async def main() -> T:
-        engine = create_engine(get_settings().resolved_database_url())
-        try:
-            async with session_factory(engine)() as session, session.begin():
-                return await work(session, segment)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except SegmentError as error:
-        _problems(error)
-        raise typer.Exit(2) from None
-    except Refused as error:
-        err.print(f"[red]error[/red]: {error.field}: {error.message}")
-        raise typer.Exit(1) from None
-
-
-def _problems(error: SegmentError) -> None:
-    for problem in error.problems:
-        err.print(f"[red]error[/red]: {problem}", markup=True, highlight=False)
-    err.print(f"{len(error.problems)} problem(s): nothing was done")
+    return with_session(lambda session: work(session, segment), transaction=True)
 
 
 @segments_app.command("count")

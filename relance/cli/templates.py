@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from relance.cli.run import reported
+
 templates_app = typer.Typer(help="Message templates: preview them.", no_args_is_help=True)
 
 
@@ -23,7 +25,7 @@ def preview(
 ) -> None:
     """Render a template with sample data (or yours) and print every part."""
     from relance.core.settings import get_settings
-    from relance.templates.engine import TemplateError, TemplateStore, sample_context
+    from relance.templates.engine import TemplateStore, sample_context
     from relance.templates.sms_length import sms_length
 
     context = sample_context(channel=channel)
@@ -36,11 +38,8 @@ def preview(
         for key, value in overrides.items():
             context[key] = {**context.get(key, {}), **value} if isinstance(value, dict) else value
     store = TemplateStore(templates or get_settings().templates_dir)
-    try:
+    with reported():  # a broken template: one line naming its file
         rendered = store.render(name, channel, context, locale=locale)
-    except TemplateError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
     if channel == "sms":
         typer.echo(rendered.text)
         typer.echo(f"-- {sms_length(rendered.text)}")
