@@ -1,0 +1,115 @@
+"""The package's import graph: no cycles, and only entry points use the client side (relance.starter).
+
+Every ``import`` counts, function-local ones included (a local import that dodges a cycle still
+is one); imports under ``if TYPE_CHECKING:`` count too, since a type checker follows them.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import relance
+
+ROOT = Path(relance.__file__).parent
+# What may use the Relance facade or the Ingestor: the surfaces people and services call.
+ENTRY_POINTS = (
+    "relance.starter",
+    "relance.api",
+    "relance.cli",
+    "relance.devstack",
+    "relance.imports",
+    "relance.simulation",
+)
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in ROOT.rglob("*.py"):
+        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                # ``from a import b`` imports the module a.b when there is one, else a name of a
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    graph = _graph()
+    cycles = _cycles(graph)
+    described = [" -> ".join(c) for c in cycles]
+    assert not cycles, f"import cycles (break them, do not hide them in a function): {described}"
+
+
+def test_only_entry_points_use_the_client_side() -> None:
+    graph = _graph()
+    users = sorted(
+        f"{name} imports {target}"
+        for name, targets in graph.items()
+        if not name.startswith(ENTRY_POINTS)
+        for target in targets
+        if target.startswith("relance.starter")
+    )
+    assert users == [], "services and the worker use the services, never relance.starter"
