@@ -27,11 +27,11 @@ from relance.models.broadcast import BroadcastIn, BroadcastInput, BroadcastState
 from relance.models.journey import Channel, Purpose
 from relance.models.tables.broadcast import Broadcast
 from relance.models.tables.list import ContactList
+from relance.segments.audience import audience as segment_audience
+from relance.segments.builtins import BUILTINS, is_builtin
 from relance.templates.engine import TemplateError, TemplateStore, sample_context
 from relance.workflows import ids
 from relance.workflows.broadcast import BroadcastWorkflow
-
-workflow_id = ids.broadcast
 
 
 def _channels(mode: ChannelMode) -> list[Channel]:
@@ -83,7 +83,7 @@ class Broadcasts:
                 rate_per_second=self.settings.broadcast_rate_per_second,
                 batches_per_run=self.settings.broadcast_batches_per_run,
             ),
-            id=workflow_id(broadcast_id),
+            id=ids.broadcast(broadcast_id),
             task_queue=self.settings.task_queue,
             memo={"summary": f"bulk send '{data.name}' ({data.channels.value}) at {send_at.isoformat()}"},
         )
@@ -107,9 +107,6 @@ class Broadcasts:
             if row.archived_at is not None:
                 raise Refused("audience.list", f"list '{name}' is archived: reactivate it first")
             return
-        from relance.segments.audience import audience as segment_audience
-        from relance.segments.builtins import BUILTINS, is_builtin
-
         if audience.builtin is not None and not is_builtin(audience.builtin):
             # Only the default filters' names: never a path to a file on this server.
             raise Refused(
@@ -134,7 +131,7 @@ class Broadcasts:
         ]
 
     async def state(self, broadcast_id: str) -> BroadcastState:
-        handle = self.client.get_workflow_handle_for(BroadcastWorkflow.run, workflow_id(broadcast_id))
+        handle = self.client.get_workflow_handle_for(BroadcastWorkflow.run, ids.broadcast(broadcast_id))
         try:
             return await handle.query(BroadcastWorkflow.state)
         except RPCError as error:
@@ -164,7 +161,7 @@ class Broadcasts:
             if row is None:
                 raise Refused("id", f"no send '{broadcast_id}'", 404)
             status = row.status
-        handle = self.client.get_workflow_handle(workflow_id(broadcast_id))
+        handle = self.client.get_workflow_handle(ids.broadcast(broadcast_id))
         field = "at" if name == "reschedule" else "id"
         try:
             args = [] if arg is None else [arg]
