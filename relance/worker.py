@@ -73,6 +73,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=[
             delivery.deliver,
+            delivery.deliver_program,
             delivery.skip,
             journeys.end_journey,
             bounces.resend,

@@ -9,7 +9,9 @@ without a server.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +20,16 @@ from typing import Any
 import pytest
 from temporalio import activity
 
+import relance.models
 import relance.worker
 from relance.core.settings import Settings
-from relance.models import broadcast, gift_card, journey, promo_code, referral
 
-STUB_MODULES = [journey, referral, gift_card, broadcast, promo_code]
+# Every payload module (models/*.py; the tables are a package of their own).
+STUB_MODULES = [
+    importlib.import_module(f"relance.models.{info.name}")
+    for info in pkgutil.iter_modules(relance.models.__path__)
+    if not info.ispkg
+]
 
 
 def _name(fn: Callable[..., Any]) -> str:

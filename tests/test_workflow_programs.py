@@ -74,15 +74,15 @@ async def test_a_referee_who_never_buys_is_invited_reminded_then_the_referral_la
     t0 = await time_env.get_current_time()
     state: ReferralState = await (await start_referral(time_env, stub_queue, referral())).result()
 
-    sent = stubs.named("deliver_message")
-    assert [(c.payload.step.id, c.payload.contact, c.payload.step.purpose) for c in sent] == [
+    sent = stubs.named("deliver_program_message")
+    assert [(c.payload.message, c.payload.contact, c.payload.purpose) for c in sent] == [
         ("invitation", "f-1", Purpose.TRANSACTIONAL),  # at the sponsor's request
         ("invitation_reminder", "f-1", Purpose.MARKETING),  # so only with the referee's opt-in
         ("inactive_referee", "s-1", Purpose.TRANSACTIONAL),
     ]
-    assert [c.payload.trigger.properties["sponsor_name"] for c in sent] == ["Sam"] * 3
+    assert [c.payload.properties["sponsor_name"] for c in sent] == ["Sam"] * 3
     for call, after in zip(sent, (timedelta(0), 7 * DAY, 14 * DAY), strict=True):
-        assert close_to(call.at, t0 + after), call.payload.step.id
+        assert close_to(call.at, t0 + after), call.payload.message
     assert statuses(stubs) == [("abandoned", "the referee did not buy in time", None)]
     assert close_to(stubs.named("record_referral_status")[0].at, t0 + 90 * DAY)
     assert state.status == "abandoned"
@@ -191,7 +191,7 @@ async def test_an_operator_rejects_a_referral_until_it_is_validated(
     first = [c for c in stubs.named("record_referral_status") if c.payload.referral_id == "r-1"]
     assert [(c.payload.status, c.payload.reason) for c in first] == [("rejected", "same household")]
     assert close_to(first[0].at, t0 + 2 * DAY)
-    to_sponsor = [c.payload.step.id for c in stubs.named("deliver_message") if c.payload.journey == "r-1"]
+    to_sponsor = [c.payload.message for c in stubs.named("deliver_program_message") if c.payload.subject == "r-1"]
     assert to_sponsor == ["invitation", "rejected_sponsor"]
 
 
@@ -215,9 +215,9 @@ async def test_a_gift_card_reward_is_a_card_workflow_of_its_own(
     )
     assert close_to(issued.at, t0 + 15 * DAY)  # once the validation window is over
     card_messages = [
-        (c.payload.step.id, c.payload.contact)
-        for c in stubs.named("deliver_message")
-        if c.payload.journey == "reward-r-1"
+        (c.payload.message, c.payload.contact)
+        for c in stubs.named("deliver_program_message")
+        if c.payload.subject == "reward-r-1"
     ]
     assert card_messages == [("delivery", "s-1"), ("expiry_warning", "s-1"), ("expired", "s-1")]
     assert card.status == "expired"
@@ -261,13 +261,13 @@ async def test_the_sponsor_is_thanked_once_per_batch_when_the_mode_says(
     outcome = await handle.result()
     seen = await handle.query(ReferralThanksWorkflow.invitations_sent)
 
-    [thanks] = stubs.named("deliver_message")
-    assert (thanks.payload.step.id, thanks.payload.contact, thanks.payload.step.purpose) == (
+    [thanks] = stubs.named("deliver_program_message")
+    assert (thanks.payload.message, thanks.payload.contact, thanks.payload.purpose) == (
         "thank_you",
         "s-1",
         Purpose.TRANSACTIONAL,
     )
-    assert thanks.payload.trigger.properties == {
+    assert thanks.payload.properties == {
         "sponsor_name": "Sam",
         "referees": ["Ana", "Bo"],
         "invited": 2,
@@ -305,7 +305,7 @@ async def test_an_unspent_card_is_warned_seven_days_before_it_expires(
     assert [s for s, _ in stubs.deliveries()] == [s for s, _ in expected]
     for (step, at), (_, after) in zip(stubs.deliveries(), expected, strict=True):
         assert close_to(at, t0 + after), step
-    templates = [c.payload.step.template for c in stubs.named("deliver_message")]
+    templates = [c.payload.template for c in stubs.named("deliver_program_message")]
     assert templates == ["giftcard/delivery", "giftcard/expiry_warning", "giftcard/expired"]
     [expired] = stubs.named("expire_gift_card")
     assert close_to(expired.at, t0 + CARD_VALIDITY)
@@ -326,8 +326,8 @@ async def test_each_use_tells_the_balance_left_until_the_card_is_empty(
     state: GiftCardState = await handle.result()
 
     assert [c.payload.balance_cents for c in stubs.named("record_gift_card_balance")] == [1500, 0]
-    used = [c for c in stubs.named("deliver_message") if c.payload.step.id == "used"]
-    assert [c.payload.trigger.properties["balance"] for c in used] == [15.0, 0.0]
+    used = [c for c in stubs.named("deliver_program_message") if c.payload.message == "used"]
+    assert [c.payload.properties["balance"] for c in used] == [15.0, 0.0]
     assert close_to(used[0].at, t0 + 10 * DAY)
     assert [s for s, _ in stubs.deliveries()] == ["delivery", "used", "used"]  # no warning: it is spent
     assert stubs.named("expire_gift_card") == []

@@ -33,6 +33,7 @@ from relance.delivery.pressure import PressurePolicy, Verdict
 from relance.delivery.render import Renderer
 from relance.delivery.send import send
 from relance.lists import service as lists
+from relance.models.delivery import ProgramMessage
 from relance.models.journey import DeliveryRequest, DeliveryStatus, Sender, SkipRequest, StepOutcome, StepSpec
 from relance.models.tables.contact import Contact
 from relance.scenarios.loader import ScenarioError, ScenarioSet
@@ -78,6 +79,23 @@ def message_of(request: DeliveryRequest | SkipRequest) -> Message:
     )
 
 
+def program_message(request: ProgramMessage) -> Message:
+    """A referral's, thank-you's or gift card's message as the policy's Message: no journey step behind it."""
+    return Message(
+        key=request.idempotency_key,
+        workflow_id=request.workflow_id,
+        scenario=request.scenario,
+        journey=request.subject,
+        id=request.message,
+        contact=request.contact,
+        channel=request.channel,
+        template=request.template,
+        purpose=request.purpose,
+        at=request.at,
+        occasion=Occasion(request.scenario, request.occurred_at, request.properties),
+    )
+
+
 @dataclass
 class DeliveryActivities:
     sessions: async_sessionmaker[AsyncSession]
@@ -101,6 +119,10 @@ class DeliveryActivities:
     @activity.defn(name="deliver_message")
     async def deliver(self, request: DeliveryRequest) -> StepOutcome:
         return await self.deliver_one(message_of(request))
+
+    @activity.defn(name="deliver_program_message")
+    async def deliver_program(self, request: ProgramMessage) -> StepOutcome:
+        return await self.deliver_one(program_message(request))
 
     async def deliver_one(self, message: Message) -> StepOutcome:
         """Decide, claim, send and record one message; the ledger's outcome when it does not go."""

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from relance.models.broadcast import BatchRequest, BatchResult, BroadcastReport
+from relance.models.delivery import ProgramMessage
 from relance.models.gift_card import CardRecord, ExpireRequest, IssueRequest, UseRequest
 from relance.models.journey import (
     BounceEnd,
@@ -78,8 +79,12 @@ class Stubs:
         return [c for c in self.calls if c.activity == name]
 
     def deliveries(self) -> list[tuple[str, datetime]]:
-        """(step, time) of every ``deliver_message`` call, in order."""
-        return [(c.payload.step.id, c.at) for c in self.named("deliver_message")]
+        """(message, time) of every journey step and program message delivered, in order."""
+        return [
+            (c.payload.message if isinstance(c.payload, ProgramMessage) else c.payload.step.id, c.at)
+            for c in self.calls
+            if c.activity in ("deliver_message", "deliver_program_message")
+        ]
 
     def _record(self, payload: Any) -> datetime:
         info = activity.info()
@@ -92,6 +97,11 @@ class Stubs:
     async def deliver_message(self, request: DeliveryRequest) -> StepOutcome:
         self._record(request)
         return self.deliver(request)
+
+    @activity.defn(name="deliver_program_message")
+    async def deliver_program_message(self, request: ProgramMessage) -> StepOutcome:
+        self._record(request)
+        return StepOutcome(step=request.message, status=DeliveryStatus.SENT, at=request.at)
 
     @activity.defn(name="skip_messages")
     async def skip_messages(self, requests: list[SkipRequest]) -> list[StepOutcome]:
@@ -196,6 +206,7 @@ class Stubs:
     def activities(self) -> list[Callable[..., Any]]:
         return [
             self.deliver_message,
+            self.deliver_program_message,
             self.skip_messages,
             self.end_journey,
             self.resend_message,

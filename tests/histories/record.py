@@ -193,7 +193,20 @@ async def record_broadcast() -> None:
                 save(await handle.fetch_history(), "broadcast_rescheduled_then_sent.json")
 
 
-async def record_referral_program() -> None:
+REFERRAL_PROGRAM = {
+    "referral:h-inv-1": "referral_invited_converted_rewarded.json",
+    "referral-thanks:bh-inv": "referral_thanks_after_invitations.json",
+    "gift-card:reward-h-inv-1": "gift_card_unused_then_expired.json",
+}
+# The same story once program messages no longer take a journey step's shape (program-message-v1).
+PROGRAM_MESSAGES = {
+    "referral:h-inv-1": "referral_program_messages.json",
+    "referral-thanks:bh-inv": "referral_thanks_program_messages.json",
+    "gift-card:reward-h-inv-1": "gift_card_program_messages.json",
+}
+
+
+async def record_referral_program(names: dict[str, str] = REFERRAL_PROGRAM) -> None:
     """A sponsor invites one friend who buys and keeps it: the referral, its thank-you and the card."""
     async with time_skipping_environment() as env:
         with tempfile.TemporaryDirectory() as tmp:
@@ -217,11 +230,6 @@ async def record_referral_program() -> None:
                      "occurred_at": (await env.get_current_time()).isoformat(),
                      "properties": {"order_id": "H-8", "referral_id": "h-inv-1"}}
                 )  # fmt: skip
-                names = {
-                    "referral:h-inv-1": "referral_invited_converted_rewarded.json",
-                    "referral-thanks:bh-inv": "referral_thanks_after_invitations.json",
-                    "gift-card:reward-h-inv-1": "gift_card_unused_then_expired.json",
-                }
                 for workflow_id, name in names.items():
                     handle = env.client.get_workflow_handle(workflow_id)
                     async with time_skipping(env.client):
@@ -272,6 +280,7 @@ if __name__ == "__main__":
         "broadcast",
         "referral_program",
         "booking",
+        "program_messages",
     ]
     if "referral" in which:
         asyncio.run(record())
@@ -285,3 +294,5 @@ if __name__ == "__main__":
         asyncio.run(record_referral_program())
     if "booking" in which:
         asyncio.run(record_booking())
+    if "program_messages" in which:
+        asyncio.run(record_referral_program(PROGRAM_MESSAGES))
