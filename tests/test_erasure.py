@@ -16,12 +16,13 @@ from sqlalchemy import JSON, String, Text, cast, func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from relance.models.points import EarnIn
 from relance.models.tables import broadcast as broadcast_tables  # noqa: F401 (their tables join the metadata scanned below)
 from relance.models.tables.base import Base
 from relance.models.tables.contact import Contact
 from relance.models.tables.delivery import Delivery
 from relance.models.tables.journey import JourneyRun
-from relance.points.service import EarnIn, earn
+from relance.points.service import earn
 from relance.simulation.run import time_skipping
 from relance.workflows.journey import JourneyWorkflow
 from tests.conftest import Stack, api_client, purchase, running_stack

@@ -31,8 +31,8 @@ from relance.contacts.consent import unsubscribe
 from relance.contacts.upsert import upsert_contact
 from relance.core.db import create_engine, session_factory, sync_url
 from relance.lists import service as lists
-from relance.lists.service import ListIn
 from relance.models.event import ContactIn
+from relance.models.list import ListIn
 from relance.models.tables.contact import Contact
 from relance.models.tables.delivery import Delivery, DeliveryEvent
 from relance.models.tables.event import Event

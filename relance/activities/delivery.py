@@ -35,6 +35,7 @@ from relance.delivery.send import send
 from relance.lists import service as lists
 from relance.models.delivery import ProgramMessage
 from relance.models.journey import DeliveryRequest, DeliveryStatus, Sender, SkipRequest, StepOutcome, StepSpec
+from relance.models.list import Salesperson
 from relance.models.tables.contact import Contact
 from relance.scenarios.loader import ScenarioError, ScenarioSet
 from relance.templates.engine import TemplateStore
@@ -181,7 +182,7 @@ class DeliveryActivities:
         message: Message,
         contact: Contact | None,
         granted: set[tuple[str, str]],
-        salesperson: lists.Salesperson | None = None,
+        salesperson: Salesperson | None = None,
     ) -> Ready:
         """The message to send, the reason not to send it, or when to try again (before pressure)."""
         decision = self.policy.decide(message, contact, granted, disabled=self._disabled_now(message))

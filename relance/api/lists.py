@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from relance.api.deps import sessions
 from relance.lists import service as lists
-from relance.lists.service import ListIn, ListOut, MembersIn, MergeIn, Salesperson
+from relance.models.list import ListIn, ListOut, MembersIn, MergeIn, Salesperson
 
 router = APIRouter(prefix="/v1/lists", tags=["lists"])
 

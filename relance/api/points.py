@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from relance.api.deps import sessions
+from relance.models.points import Balance, EarnIn, ReserveIn
 from relance.models.tables.contact import Contact
 from relance.points import service as points
-from relance.points.service import Balance, EarnIn, ReserveIn
 
 router = APIRouter(prefix="/v1/points", tags=["points"])
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from relance.api.deps import sessions
 from relance.lists import service as lists
-from relance.lists.service import ListOut
+from relance.models.list import ListOut
 from relance.segments import service
 from relance.segments.builtins import builtin
 from relance.segments.load import SegmentError, parse

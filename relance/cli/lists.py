@@ -13,7 +13,8 @@ from relance.cli.run import fail, with_session
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from relance.lists.service import ContactList, ListOut, Salesperson
+    from relance.lists.service import ContactList
+    from relance.models.list import ListOut, Salesperson
 
 lists_app = typer.Typer(
     help="Contact lists: create, add members, assign a salesperson, archive.", no_args_is_help=True
@@ -29,7 +30,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
 def _salesperson(name: str, email: str) -> Salesperson:
     from pydantic import ValidationError
 
-    from relance.lists.service import Salesperson
+    from relance.models.list import Salesperson
 
     try:
         return Salesperson(name=name, email=email)
@@ -47,7 +48,7 @@ def create(
 ) -> None:
     """Create a list, empty or with the given contacts."""
     from relance.lists import service as lists
-    from relance.lists.service import ListIn
+    from relance.models.list import ListIn
 
     async def work(session: AsyncSession) -> ListOut:
         return await lists.describe(
@@ -81,7 +82,7 @@ def merge(
     from pydantic import ValidationError
 
     from relance.lists import service as lists
-    from relance.lists.service import MergeIn
+    from relance.models.list import MergeIn
 
     try:
         data = MergeIn(sources=sources, name=into)

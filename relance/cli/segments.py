@@ -16,7 +16,7 @@ from relance.cli.run import reported, with_session
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from relance.lists.service import ListOut
+    from relance.models.list import ListOut
     from relance.segments.model import Segment
     from relance.segments.service import Shown
 

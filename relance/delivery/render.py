@@ -18,8 +18,8 @@ from relance.delivery.message import Message
 from relance.delivery.policy import Go, Skip
 from relance.delivery.tracking import track_html
 from relance.delivery.variants import template_of
-from relance.lists.service import Salesperson
 from relance.models.journey import Channel, Purpose
+from relance.models.list import Salesperson
 from relance.models.tables.contact import Contact
 from relance.templates.engine import TemplateError, TemplateStore
 

@@ -31,6 +31,7 @@ from relance.imports.report import ImportReport, Rejection
 from relance.imports.rows import ContactRow, Rejected, RowChecker
 from relance.imports.store import Merged, NewContact, Stage
 from relance.lists import service as lists
+from relance.models.list import ListIn
 
 Progress = Callable[[int], None]  # bytes read so far
 Committed = Callable[[list[NewContact]], Awaitable[None]]
@@ -316,5 +317,5 @@ async def _list_id(session: AsyncSession, name: str | None) -> int | None:
     try:
         row = await lists.get(session, name)
     except lists.Refused:
-        row = await lists.create(session, lists.ListIn(name=name))
+        row = await lists.create(session, ListIn(name=name))
     return row.id

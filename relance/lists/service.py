@@ -9,51 +9,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.core.errors import Refused
+from relance.models.list import ListIn, ListOut, MergeIn, Salesperson
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
-
-
-class Salesperson(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
-
-
-class ListIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(
-        None, min_length=1, max_length=200, description="default: L<unix time>, like the seed platform"
-    )
-    contacts: list[str] = Field(default_factory=list, description="external ids of the first members")
-    salesperson: Salesperson | None = None
-
-
-class MembersIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    contacts: list[str] = Field(min_length=1, description="external ids")
-
-
-class MergeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sources: list[str] = Field(min_length=2, description="names of the lists to merge")
-    name: str | None = Field(None, min_length=1, max_length=200, description="default: L<unix time>")
-
-
-class ListOut(BaseModel):
-    name: str
-    members: int
-    archived: bool
-    salesperson: Salesperson | None
 
 
 async def create(session: AsyncSession, data: ListIn) -> ContactList:
@@ -117,7 +80,7 @@ async def merge(session: AsyncSession, data: MergeIn) -> ContactList:
         .subquery()
     )
     await session.execute(
-        ListMember.__table__.insert().from_select(
+        insert(ListMember).from_select(
             ["list_id", "contact_id", "added_at"],
             select(literal(target.id), members.c.contact_id, literal(now, type_=ListMember.added_at.type)),
         )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.core.yaml_source import Problem
 from relance.lists import service as lists
-from relance.lists.service import ListIn
+from relance.models.list import ListIn
 from relance.models.tables.contact import Contact
 from relance.models.tables.list import ContactList, ListMember
 from relance.segments.compile import contact_ids
