@@ -80,20 +80,18 @@ def message_of(request: DeliveryRequest | SkipRequest) -> Message:
     )
 
 
+# The fields a Message shares, by name, with a program's message.
+PROGRAM_FIELDS = {"workflow_id", "scenario", "contact", "channel", "template", "purpose", "at"}
+
+
 def program_message(request: ProgramMessage) -> Message:
     """A referral's, thank-you's or gift card's message as the policy's Message: no journey step behind it."""
     return Message(
         key=request.idempotency_key,
-        workflow_id=request.workflow_id,
-        scenario=request.scenario,
         journey=request.subject,
         id=request.message,
-        contact=request.contact,
-        channel=request.channel,
-        template=request.template,
-        purpose=request.purpose,
-        at=request.at,
         occasion=Occasion(request.scenario, request.occurred_at, request.properties),
+        **request.model_dump(include=PROGRAM_FIELDS),
     )
 
 
