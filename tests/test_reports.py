@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from relance.api.reports import router as report_routes
+from relance.api.app import create_app
 from relance.bounces.service import Feedback, Kind, record
 from relance.cli.reports import reports_app
 from relance.core.db import create_engine, session_factory
@@ -249,9 +248,8 @@ def test_the_cli_prints_a_table_or_json_lines(cli_database: str) -> None:
 async def reports_http(time_env: WorkflowEnvironment, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     await seed(database_url)
     engine = create_engine(database_url)
-    app = FastAPI()
-    app.include_router(report_routes)
-    app.state.relance = Relance(time_env.client, engine, Settings(database_url=database_url))
+    settings = Settings(database_url=database_url)
+    app = create_app(settings, Relance(time_env.client, engine, settings))  # the app as shipped
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
             yield client
@@ -280,6 +278,14 @@ async def test_the_http_report_gives_the_same_rows(reports_http: httpx.AsyncClie
     assert backwards.status_code == 422
     assert backwards.json()["details"] == [{"field": "since", "message": "2026-03 is after until (2026-02)"}]
     assert (await reports_http.get("/v1/reports/messages", params={"since": "2026-1"})).status_code == 422
+    for path in ("/v1/reports/messages", "/v1/reports/timing"):
+        for params in ({"since": "0000-01"}, {"until": "9999-12"}):
+            far = await reports_http.get(path, params=params)
+            assert far.status_code == 422, (path, params, far.text)
+            assert far.json()["error"] == "the report period is not valid"
+            assert far.json()["details"][0]["field"] == next(iter(params))
+    year_zero = await reports_http.get("/v1/reports/alerts", params={"month": "0000-01"})
+    assert year_zero.status_code == 422 and year_zero.json()["details"][0]["field"] == "month"
 
 
 browser = test_unsubscribe_browser.browser  # the Chromium fixture of the unsubscribe page's test

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from relance.reports.alerts import Alert, check_month, default_rules_path, load_rules
 from relance.reports.messages import MessageMonth, message_report
-from relance.reports.months import MONTH_PATTERN, PeriodError, last_complete_month, period
+from relance.reports.months import MONTH_PATTERN, Period, PeriodError, last_complete_month, period
 from relance.reports.timing import TimingReport, ranks_from_scenarios, timing_report
 from relance.scenarios.loader import ScenarioError
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+
+@dataclass
+class ReportQuery:
+    """The query parameters of the monthly reports: the period, a scenario, the attribution window."""
+
+    since: Annotated[
+        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: 11 months before until")
+    ] = None
+    until: Annotated[str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: this month")] = (
+        None
+    )
+    scenario: Annotated[str | None, Query(max_length=64, description="only this scenario's messages")] = None
+    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7
+
+    def period(self) -> Period:
+        return period(self.since, self.until)
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(days=self.window_days)
 
 
 class MessagesReport(BaseModel):
@@ -29,36 +51,24 @@ class MessagesReport(BaseModel):
 @router.get("/messages", response_model=MessagesReport)
 async def messages(
     request: Request,
-    since: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: 11 months before until")
-    ] = None,
-    until: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: this month")
-    ] = None,
-    scenario: Annotated[str | None, Query(max_length=64, description="only this scenario's messages")] = None,
-    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7,
+    query: Annotated[ReportQuery, Depends()],
 ) -> MessagesReport | JSONResponse:
     """Sent, delivered, open / click / unsubscribe rates, attributed revenue and RPM (docs/reports.md)."""
-    try:
-        chosen = period(since, until)
-    except PeriodError as error:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": "the report period is not valid",
-                "details": [{"field": error.field, "message": error.message}],
-            },
-        )
+    chosen = query.period()  # a PeriodError is the app's 422 naming the field
     async with request.app.state.relance.ingestor.sessions() as session:
         rows = await message_report(
             session,
             since=chosen.start,
             until=chosen.end,
-            scenario=scenario,
-            window=timedelta(days=window_days),
+            scenario=query.scenario,
+            window=query.window,
         )
     return MessagesReport(
-        since=chosen.since, until=chosen.until, scenario=scenario, window_days=window_days, rows=rows
+        since=chosen.since,
+        until=chosen.until,
+        scenario=query.scenario,
+        window_days=query.window_days,
+        rows=rows,
     )
 
 
@@ -92,6 +102,11 @@ async def alerts(
                 ],
             },
         )
+    if month:
+        try:
+            period(month, month)
+        except PeriodError as error:
+            raise PeriodError("month", error.message) from None
     checked = month or last_complete_month()
     async with request.app.state.relance.ingestor.sessions() as session:
         fired = await check_month(
@@ -110,30 +125,14 @@ class TimingAnswer(TimingReport):
 @router.get("/timing", response_model=TimingAnswer)
 async def timing(
     request: Request,
-    since: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: 11 months before until")
-    ] = None,
-    until: Annotated[
-        str | None, Query(pattern=MONTH_PATTERN, description="YYYY-MM; default: this month")
-    ] = None,
-    scenario: Annotated[str | None, Query(max_length=64, description="only this scenario's messages")] = None,
-    window_days: Annotated[int, Query(ge=0, le=365, description="attribution window in days")] = 7,
+    query: Annotated[ReportQuery, Depends()],
     rank_by: Annotated[
         Literal["scenarios", "sends"],
         Query(description="ranks from the server's scenario files, or from each run's first sends"),
     ] = "scenarios",
 ) -> TimingAnswer | JSONResponse:
     """Conversions by reminder rank and by delay after the credited message (docs/reports.md)."""
-    try:
-        chosen = period(since, until)
-    except PeriodError as error:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "error": "the report period is not valid",
-                "details": [{"field": error.field, "message": error.message}],
-            },
-        )
+    chosen = query.period()  # a PeriodError is the app's 422 naming the field
     relance = request.app.state.relance
     # a broken scenario directory raises ScenarioError, which the app answers with its problems
     ranks = ranks_from_scenarios(relance.ingestor.scenarios()) if rank_by == "scenarios" else None
@@ -143,13 +142,13 @@ async def timing(
             since=chosen.start,
             until=chosen.end,
             ranks=ranks,
-            scenario=scenario,
-            window=timedelta(days=window_days),
+            scenario=query.scenario,
+            window=query.window,
         )
     return TimingAnswer(
         since=chosen.since,
         until=chosen.until,
-        scenario=scenario,
-        window_days=window_days,
+        scenario=query.scenario,
+        window_days=query.window_days,
         **report.model_dump(),
     )

@@ -284,10 +284,11 @@ def _validation(error: Any) -> Described:
     return lines, 1
 
 
-# (module, class, wording), most specific first: IngestError is a Refused, PoolExhausted a
-# PromoCodeError.
+# (module, class, wording), most specific first: IngestError and PeriodError are Refused,
+# PoolExhausted a PromoCodeError.
 _KNOWN: tuple[tuple[str, str, Callable[[Any], Described]], ...] = (
     (__name__, "CommandError", _command),
+    ("relance.reports.months", "PeriodError", _period),
     ("relance.core.errors", "Refused", _field_message),
     ("relance.promo_codes.service", "PromoCodeError", _field_message),
     ("relance.contacts.erasure", "UnknownContact", _message),
@@ -296,7 +297,6 @@ _KNOWN: tuple[tuple[str, str, Callable[[Any], Described]], ...] = (
     ("relance.scenarios.loader", "ScenarioError", _problems),
     ("relance.simulation.run", "InputError", _problems),
     ("relance.templates.engine", "TemplateError", _text),
-    ("relance.reports.months", "PeriodError", _period),
     ("temporalio.client", "WorkflowQueryFailedError", _query_failed),
     ("temporalio.service", "RPCError", _rpc),
     ("sqlalchemy.exc", "DBAPIError", _database),

@@ -6,15 +6,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from relance.core.errors import Refused
+
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 DEFAULT_MONTHS = 12  # when --since is not given: a year up to --until
+FIRST_YEAR, LAST_YEAR = 1900, 9998  # datetimes stop at year 9999, and a period ends a month later
 
 
-class PeriodError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class PeriodError(Refused):
+    title = "the report period is not valid"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Period:
 def _index(month: str, field: str) -> int:
     if not re.fullmatch(MONTH_PATTERN, month):
         raise PeriodError(field, f"'{month}' is not a month: write it YYYY-MM, e.g. 2026-01")
+    if not FIRST_YEAR <= int(month[:4]) <= LAST_YEAR:
+        raise PeriodError(field, f"'{month}': reports cover the years {FIRST_YEAR} to {LAST_YEAR}")
     return int(month[:4]) * 12 + int(month[5:]) - 1
 
 
