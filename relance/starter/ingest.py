@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -113,8 +114,14 @@ class Ingestor:
         refs = [(s, j, _ref(event, j)) for s, j in scenarios.journeys_for_event(event.type)]
 
         # One short transaction, then Temporal: no database lock is held across an RPC.
-        async with self.sessions() as session, session.begin():
-            plan = await self._plan(session, scenarios, event, refs)
+        try:
+            async with self.sessions() as session, session.begin():
+                plan = await self._plan(session, scenarios, event, refs)
+        except IntegrityError:
+            # A request at the same moment stored this event id (or created this contact) between
+            # our read and our write: read again, and this one is the documented duplicate.
+            async with self.sessions() as session, session.begin():
+                plan = await self._plan(session, scenarios, event, refs)
         started = [await self._start(p) for p in plan.starts]
         signalled = [wf_id for wf_id in plan.notify if await self._signal(wf_id, event)]
         begun = [p.result.workflow_id for p in plan.starts if p.fresh]

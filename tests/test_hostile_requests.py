@@ -1,8 +1,10 @@
-"""Text no database can store (NUL, lone surrogates) is refused at the edge with a 422 naming the
-field, on every route and both databases; nothing is written; unknown bulk sends are a 404."""
+"""Hostile or unlucky requests: text no database can store (NUL, lone surrogates) is refused at the
+edge with a 422 naming the field, on every route and both databases, and nothing is written;
+unknown bulk sends are a 404; the same event posted several times at once is stored once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -11,6 +13,7 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from relance.models.tables.contact import Contact
+from relance.models.tables.event import Event
 from tests.conftest import api_client, running_stack
 
 pytestmark = pytest.mark.feature("O-04")
@@ -78,3 +81,23 @@ async def test_an_unknown_bulk_send_is_not_found(time_env: WorkflowEnvironment, 
         answer = await client.get("/v1/sends/no-such-send")
         assert answer.status_code == 404
         assert answer.json()["details"] == [{"field": "id", "message": "no send 'no-such-send'"}]
+
+
+async def test_the_same_event_posted_at_once_is_stored_once_and_the_others_are_duplicates(
+    time_env: WorkflowEnvironment, database_url: str
+) -> None:
+    event = {
+        "id": "race-1",
+        "type": "purchase",
+        "contact": {"external_id": "race", "email": "race@example.com"},
+        "occurred_at": "2026-11-22T10:15:00+01:00",
+        "properties": {"order_id": "R-1"},
+    }
+    async with running_stack(time_env.client, database_url) as stack, api_client(stack) as client:
+        answers = await asyncio.gather(*(client.post("/v1/events", json=event) for _ in range(6)))
+        assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+        assert sorted(a.json()["duplicate"] for a in answers) == [False] + [True] * 5
+        assert len({a.json()["event_id"] for a in answers}) == 1
+        async with stack.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Event)) == 1
+            assert await session.scalar(select(func.count()).select_from(Contact)) == 1
