@@ -68,7 +68,7 @@ async def import_contacts(
         async for chunk in request.stream():
             body.write(chunk)
         try:
-            prepared = prepare(body, options, digest=bool(settings.import_event))  # type: ignore[arg-type]
+            prepared = prepare(body, options, digest=bool(settings.import_event))
             committed = None
             if settings.import_event:
                 from relance.imports.entry import check_ready, entry_sender

@@ -103,8 +103,9 @@ def parse_ses(text: str) -> Feedback:
         detail = str(complaint.get("complaintFeedbackType") or "complaint")
         return Feedback(Kind.COMPLAINT, mail["messageId"], recipients, _timestamp(complaint), detail)
     if kind == "Delivery":
-        delivery = data.get("delivery") if isinstance(data.get("delivery"), dict) else {}
-        return Feedback(Kind.DELIVERED, mail["messageId"], (), _timestamp(delivery), "delivered")
+        delivery = data.get("delivery")
+        section = delivery if isinstance(delivery, dict) else {}
+        return Feedback(Kind.DELIVERED, mail["messageId"], (), _timestamp(section), "delivered")
     raise FeedbackError(f"notification type {kind!r} is not handled (Bounce, Complaint, Delivery)")
 
 
@@ -119,10 +120,14 @@ def _addresses(section: dict[str, Any], field: str) -> tuple[str, ...]:
     entries = section.get(field)
     if not isinstance(entries, list) or not entries:
         raise FeedbackError(f"'{field}' is missing or empty")
-    addresses = tuple(e.get("emailAddress") for e in entries if isinstance(e, dict))
-    if not all(isinstance(a, str) and a for a in addresses):
-        raise FeedbackError(f"'{field}' has an entry without emailAddress")
-    return addresses  # type: ignore[return-value]
+    addresses: list[str] = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            address = entry.get("emailAddress")
+            if not isinstance(address, str) or not address:
+                raise FeedbackError(f"'{field}' has an entry without emailAddress")
+            addresses.append(address)
+    return tuple(addresses)
 
 
 def _timestamp(section: dict[str, Any]) -> datetime:

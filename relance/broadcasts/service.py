@@ -9,6 +9,7 @@ once sending began).
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,10 +113,10 @@ class Broadcasts:
             raise Refused(
                 "audience.builtin", f"no default filter '{audience.builtin}'; known: {', '.join(BUILTINS)}"
             )
+        spec = audience.segment if audience.segment is not None else audience.builtin
+        assert spec is not None  # Audience holds exactly one of list, segment and builtin
         try:
-            segment_audience(
-                audience.segment if audience.segment is not None else audience.builtin, datetime.now(UTC)
-            )
+            segment_audience(spec, datetime.now(UTC))
         except ValueError as error:
             raise Refused("audience.segment", str(error)) from error
 
@@ -176,10 +177,10 @@ class Broadcasts:
             # The workflow is over: the send happened or was cancelled.
             raise Refused(field, f"the send is {status}: too late to {name} it", 409) from error
 
-    async def test_send(self, template: str, channels: ChannelMode, to: str) -> list[str]:
+    async def test_send(self, template: str, channels: ChannelMode, to: str) -> builtins.list[str]:
         """Render with sample data and send to the marketer only; nothing is recorded."""
         channel_provider = build_channel(self.settings)
-        sent: list[str] = []
+        sent: builtins.list[str] = []  # the class's 'list' method shadows the builtin here
         for channel in _channels(channels):
             try:
                 context = sample_context("broadcast", "test", "message", channel.value)

@@ -115,6 +115,6 @@ def _apply(contact: Contact, values: dict[str, object], now: datetime) -> None:
         contact.email_status = "ok"
     for key, value in values.items():
         setattr(contact, key, value)
-    if attributes:
-        contact.attributes = {**(contact.attributes or {}), **attributes}  # type: ignore[dict-item]
+    if isinstance(attributes, dict) and attributes:  # a dict: ContactIn.attributes, dumped
+        contact.attributes = {**(contact.attributes or {}), **attributes}
     contact.updated_at = now

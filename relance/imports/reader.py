@@ -11,7 +11,7 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from relance.imports.errors import ImportFileError
 from relance.imports.options import SEPARATORS
@@ -52,7 +52,7 @@ class Scan:
     sha256: str | None
 
 
-def scan(stream: BinaryIO, encoding: str | None, digest: bool) -> Scan:
+def scan(stream: IO[bytes], encoding: str | None, digest: bool) -> Scan:
     """One pass over the whole file: is it UTF-8 (else Latin-1), and its SHA-256 when asked."""
     start = stream.tell()
     head = stream.read(len(codecs.BOM_UTF8))
@@ -86,7 +86,7 @@ def _with_bom(encoding: str, head: bytes) -> str:
     return "utf-8-sig" if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8) else encoding
 
 
-def head_digest(stream: BinaryIO) -> str:
+def head_digest(stream: IO[bytes]) -> str:
     start = stream.tell()
     stream.seek(0)
     try:
@@ -132,7 +132,7 @@ class CsvReader:
     """Records of a file from a byte offset on, with line numbers; ImportFileError on broken CSV."""
 
     def __init__(
-        self, stream: BinaryIO, encoding: str, separator: str, offset: int = 0, lines_before: int = 0
+        self, stream: IO[bytes], encoding: str, separator: str, offset: int = 0, lines_before: int = 0
     ) -> None:
         self.stream = stream
         self.encoding = encoding
@@ -193,7 +193,7 @@ def _explain(error: str, first: int, last: int) -> str:
     return f"the CSV cannot be read ({error}) in the record starting on line {first}"
 
 
-def first_line(stream: BinaryIO, encoding: str) -> str:
+def first_line(stream: IO[bytes], encoding: str) -> str:
     start = stream.tell()
     try:
         raw = stream.readline()

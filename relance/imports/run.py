@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
@@ -43,7 +43,7 @@ __all__ = ["NewContact", "Prepared", "import_csv", "prepare", "preview_rows"]
 class Prepared:
     """A readable file with a valid header: how to read its rows."""
 
-    stream: BinaryIO
+    stream: IO[bytes]
     size: int
     encoding: str
     separator: str
@@ -53,7 +53,7 @@ class Prepared:
     sha256: str | None
 
 
-def prepare(stream: BinaryIO, options: ImportOptions, digest: bool = False) -> Prepared:
+def prepare(stream: IO[bytes], options: ImportOptions, digest: bool = False) -> Prepared:
     """Encoding, separator and header: raise ImportFileError when the file cannot be imported at all."""
     stream.seek(0, 2)
     size = stream.tell()
@@ -117,7 +117,7 @@ def _rows(
 
 
 def preview_rows(
-    stream: BinaryIO, options: ImportOptions, limit: int
+    stream: IO[bytes], options: ImportOptions, limit: int
 ) -> tuple[Prepared, list[ContactRow | Rejection]]:
     """The first rows as they would be imported; nothing is written."""
     prepared = prepare(stream, options)
@@ -286,8 +286,8 @@ async def _batched(
                     )
         except (DBAPIError, psycopg.Error) as error:
             raise _refused_by_database(error, (cursor.line + 1, lines)) from error
-        for item in rejected:
-            report.reject(item.line, item.reason)
+        for rejection in rejected:
+            report.reject(rejection.line, rejection.reason)
         if merged is not None:
             report.add(merged.accepted, merged.updated, merged.excluded_three_year_rule)
             report.written = True

@@ -121,7 +121,9 @@ class Stage:
         rows, self._buffer = self._buffer, []
         if self.postgres:
             raw = await self.conn.get_raw_connection()
-            async with raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            driver = raw.driver_connection
+            assert driver is not None  # None only once the connection is closed
+            async with driver.cursor() as cursor:
                 async with cursor.copy(f"COPY {T} ({', '.join(STAGED)}) FROM STDIN") as copy:
                     for values in rows:
                         await copy.write_row(values)

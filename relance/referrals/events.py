@@ -65,6 +65,6 @@ class ReferralRouter:
             )
             return [outcome]
         if event.type in RETURN_EVENTS:
-            outcome = await self.referrals.cancel_order_event(str(props["order_id"]), at)
-            return [outcome] if outcome else []
+            cancelled = await self.referrals.cancel_order_event(str(props["order_id"]), at)
+            return [cancelled] if cancelled else []
         return []

@@ -371,7 +371,9 @@ class Referrals:
 
     # --- operators and the API ------------------------------------------------------------
 
-    async def _handle(self, referral_id: str) -> tuple[WorkflowHandle, Referral]:  # type: ignore[type-arg]
+    async def _handle(
+        self, referral_id: str
+    ) -> tuple[WorkflowHandle[ReferralWorkflow, ReferralState], Referral]:
         async with self.sessions() as session:
             row = await session.get(Referral, referral_id)
         if row is None:

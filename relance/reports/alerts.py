@@ -126,13 +126,13 @@ def evaluate(rules: list[Rule], rows: list[MessageMonth], month: str, source: st
     alerts: list[Alert] = []
     for rule in rules:
         for _, months in sorted(history.items()):
-            row = months.get(month)
-            if row is None or not rule.covers(row) or row.sent < rule.min_sent:
+            current = months.get(month)
+            if current is None or not rule.covers(current) or current.sent < rule.min_sent:
                 continue
-            value = getattr(row, rule.kpi)
+            value = getattr(current, rule.kpi)
             if value is None:
                 continue
-            alert = _check(rule, row, float(value), months, month, source)
+            alert = _check(rule, current, float(value), months, month, source)
             if alert is not None:
                 alerts.append(alert)
     return alerts

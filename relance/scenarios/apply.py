@@ -156,6 +156,8 @@ def _restore(target: Path, backup: Path | None, names: set[str]) -> None:
     for name in names - kept:
         with contextlib.suppress(OSError):
             (target / name).unlink()
+    if backup is None:
+        return
     for name in kept:
         with contextlib.suppress(OSError):
-            shutil.copy2(backup / name, target / name)  # type: ignore[operator]
+            shutil.copy2(backup / name, target / name)

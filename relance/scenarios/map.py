@@ -241,7 +241,7 @@ def _message_line(
     scenario: Scenario,
     journey: Journey,
     message: Message,
-    when: timedelta,
+    when: Timing,
     width: tuple[int, int],
     flagged: dict[Place, list[FlagKind]],
 ) -> Text:

@@ -31,7 +31,7 @@ def resolve(spec: Spec) -> Segment:
     return load(Path(spec))
 
 
-def audience(spec: Spec, now: datetime) -> Select[tuple[int]]:
+def audience(spec: Spec, now: datetime) -> Select[int]:
     """``SELECT contacts.id`` of the segment at ``now`` (a timezone-aware reference time).
 
     ``spec`` is a Segment, criteria as data, a default filter's name or a segment file.

@@ -274,7 +274,7 @@ def condition(criteria: Criteria, now: datetime) -> list[Condition]:
     return [_CATALOG[name](value, now) for name, value in criteria.given().items()]
 
 
-def contact_ids(segment: Segment, now: datetime) -> Select[tuple[int]]:
+def contact_ids(segment: Segment, now: datetime) -> Select[int]:
     if now.tzinfo is None:
         raise ValueError("naive datetime: pass a timezone-aware 'now'")
     conditions = [c for criteria in segment.criteria for c in condition(criteria, now)]

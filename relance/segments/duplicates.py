@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, func, literal, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, func, literal, or_, select
 
 from relance.models.tables.contact import Contact
 
@@ -53,7 +53,7 @@ def _replaced(expr: ColumnElement[Any], pairs: list[tuple[str, str]]) -> ColumnE
     return expr
 
 
-def _name_keys() -> Subquery:
+def _name_keys() -> FromClause:
     """``(id, email_key, name_key)`` of every contact; the name key is built over nested subqueries."""
     pairs = list(ACCENTS.items())
     raw: ColumnElement[Any] = Contact.first_name + Contact.last_name  # NULL when a name is missing
@@ -72,7 +72,7 @@ def _name_keys() -> Subquery:
     return level.alias("keys")
 
 
-def duplicate_ids() -> Select[tuple[int]]:
+def duplicate_ids() -> Select[int]:
     """Ids of contacts sharing their email or their normalised name with another contact."""
     keys = _name_keys()
     # grouped on the subquery's columns: PostgreSQL would not see two bound copies as one expression

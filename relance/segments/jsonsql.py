@@ -13,7 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Float, String, and_, case, cast, exists, func, literal, select
+from sqlalchemy import (
+    Boolean,
+    ColumnExpressionArgument,
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
@@ -60,21 +72,21 @@ class json_array_has(_JsonRead):
     name = "json_array_has"
 
 
-def kind(column: ColumnElement[Any], key: str) -> json_kind:
+def kind(column: ColumnExpressionArgument[Any], key: str) -> json_kind:
     return json_kind(column, literal(key), literal(_path(key)))
 
 
-def text(column: ColumnElement[Any], key: str) -> json_text:
+def text(column: ColumnExpressionArgument[Any], key: str) -> json_text:
     """The value when it is a JSON string, else NULL."""
     return json_text(column, literal(key), literal(_path(key)))
 
 
-def number(column: ColumnElement[Any], key: str) -> json_number:
+def number(column: ColumnExpressionArgument[Any], key: str) -> json_number:
     """The value when it is a JSON number, else NULL (never a cast error on odd data)."""
     return json_number(column, literal(key), literal(_path(key)))
 
 
-def array_has(column: ColumnElement[Any], key: str, value: str) -> json_array_has:
+def array_has(column: ColumnExpressionArgument[Any], key: str, value: str) -> json_array_has:
     """Whether the value is a JSON array holding the string ``value``."""
     return json_array_has(column, literal(key), literal(_path(key)), literal(value))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -37,8 +37,10 @@ __all__ = [
 ]
 
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-CREATION_CHANNELS = ("club", "api", "online", "kiosk", "import")
-EMAIL_STATUSES = ("ok", "soft_bounced", "hard_bounced")
+CreationChannel = Literal["club", "api", "online", "kiosk", "import"]
+EmailStatus = Literal["ok", "soft_bounced", "hard_bounced"]
+CREATION_CHANNELS: tuple[str, ...] = get_args(CreationChannel)
+EMAIL_STATUSES: tuple[str, ...] = get_args(EmailStatus)
 
 
 def _listed(value: Any) -> Any:
@@ -57,8 +59,8 @@ def _text(value: Any) -> Any:
 
 Text = Annotated[StrictStr, BeforeValidator(_text), Field(min_length=1, max_length=200)]
 Texts = Annotated[list[Text], BeforeValidator(_listed), Field(min_length=1, max_length=1000)]
-Channels = Annotated[list[Literal[CREATION_CHANNELS]], BeforeValidator(_listed), Field(min_length=1)]  # type: ignore[valid-type]
-Statuses = Annotated[list[Literal[EMAIL_STATUSES]], BeforeValidator(_listed), Field(min_length=1)]  # type: ignore[valid-type]
+Channels = Annotated[list[CreationChannel], BeforeValidator(_listed), Field(min_length=1)]
+Statuses = Annotated[list[EmailStatus], BeforeValidator(_listed), Field(min_length=1)]
 Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
 
 

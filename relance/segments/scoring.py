@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Integer, Subquery, case, false, func, literal, select, union_all
 from sqlalchemy.sql import Select
@@ -44,8 +45,13 @@ def default_points() -> dict[str, int]:
     return points
 
 
-def _interactions(points: Mapping[str, int]) -> list[Select[tuple[int, int]]]:
-    parts: list[Select[tuple[int, int]]] = []
+# (contact_id, points); Any: Delivery.contact_id is nullable (its NULLs are filtered out in SQL)
+# while Event.contact_id is not, and Select's column types are invariant
+_Interactions = Select[Any, int]
+
+
+def _interactions(points: Mapping[str, int]) -> list[_Interactions]:
+    parts: list[_Interactions] = []
     if points:
         worth = case(*((Event.type == kind, literal(value, Integer)) for kind, value in points.items()))
         parts.append(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from relance.core.yaml_source import Problem
@@ -67,7 +68,9 @@ def _points(segment: Segment) -> dict[str, int] | None:
     return None
 
 
-def _listing(segment: Segment, now: datetime, limit: int) -> Select[tuple[str, str | None, int | None]]:
+# (external_id, email, score): score is Any, a NULL literal in one branch and a column of the
+# scores subquery (untyped) in the other
+def _listing(segment: Segment, now: datetime, limit: int) -> Select[str, str | None, Any]:
     ids = contact_ids(segment, now).subquery("segment")
     if not segment.names() & {"best_leads", "score"}:
         return (
@@ -101,7 +104,7 @@ async def snapshot(session: AsyncSession, segment: Segment, now: datetime, name:
     ids = contact_ids(segment, now).subquery("segment")
     added = datetime.now(UTC)
     await session.execute(
-        ListMember.__table__.insert().from_select(
+        insert(ListMember).from_select(
             ["list_id", "contact_id", "added_at"],
             select(literal(row.id), ids.c.id, literal(added, type_=ListMember.added_at.type)),
         )

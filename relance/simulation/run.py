@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -187,7 +188,7 @@ class Simulation:
             finally:
                 await engine.dispose()
 
-    async def _run(self, engine) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
+    async def _run(self, engine: AsyncEngine) -> list[TimelineEntry]:
         sessions = session_factory(engine)
         settings = Settings(task_queue=f"simulation-{uuid.uuid4().hex[:8]}", delivery_timeout_seconds=30)
         async with sessions() as session, session.begin():
@@ -230,7 +231,9 @@ class Simulation:
         return await self._timeline(sessions, zones)
 
     @staticmethod
-    async def _wait_for_journeys(env: WorkflowEnvironment, sessions) -> None:  # type: ignore[no-untyped-def]
+    async def _wait_for_journeys(
+        env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
         """Until every journey, referral and gift card has ended (a reward starts a card: rounds)."""
         waited: set[str] = set()
         while True:
@@ -263,11 +266,18 @@ class Simulation:
             key = event.contact.external_id
             if key and key not in zones:
                 zone = event.contact.time_zone
-                zones[key] = ZoneInfo(zone) if zone else event.occurred_at.tzinfo  # type: ignore[assignment]
+                if zone:
+                    zones[key] = ZoneInfo(zone)
+                else:
+                    offset = event.occurred_at.tzinfo
+                    assert offset is not None  # occurred_at is an AwareDatetime
+                    zones[key] = offset
         return zones
 
     @staticmethod
-    async def _timeline(sessions, zones: dict[str, tzinfo]) -> list[TimelineEntry]:  # type: ignore[no-untyped-def]
+    async def _timeline(
+        sessions: async_sessionmaker[AsyncSession], zones: dict[str, tzinfo]
+    ) -> list[TimelineEntry]:
         async with sessions() as session:
             rows = sorted(
                 await session.scalars(select(Delivery)),

@@ -70,7 +70,7 @@ class _SendUndefined(StrictUndefined):
     """Printing a missing value fails the render, but ``{% if x %}`` may test for it."""
 
     # StrictUndefined makes __bool__ raise; here a missing value is only falsy.
-    def __bool__(self) -> bool:  # type: ignore[override]
+    def __bool__(self) -> bool:  # type: ignore[override]  # the base's raises, typed -> Never
         return False
 
 
