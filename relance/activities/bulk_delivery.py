@@ -22,9 +22,9 @@ from relance.activities.delivery import DeliveryActivities
 from relance.channels.base import ChannelProvider, OutgoingMessage, TransientSendError
 from relance.contacts.consent import granted_consents_of
 from relance.delivery import ledger, pressure
-from relance.delivery.ledger import QUEUED, RETRYING, Ready
+from relance.delivery.ledger import QUEUED, RETRYING, Attempt, Ready
 from relance.delivery.message import Message
-from relance.delivery.send import Attempt, send
+from relance.delivery.send import send
 from relance.models.journey import DeliveryStatus, StepOutcome
 from relance.models.tables.contact import Contact
 from relance.models.tables.delivery import Delivery

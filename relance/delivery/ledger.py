@@ -10,24 +10,22 @@ than sent again, since a missing message is better than a duplicate one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from relance.channels.base import OutgoingMessage
+from relance.channels.base import OutgoingMessage, TransientSendError
 from relance.delivery.message import Message
 from relance.delivery.policy import Defer, Skip
 from relance.delivery.variants import variant_of
 from relance.models.journey import DeliveryStatus, StepOutcome
 from relance.models.tables.contact import Contact
 from relance.models.tables.delivery import Delivery
-
-if TYPE_CHECKING:
-    from relance.delivery.send import Attempt
 
 log = structlog.get_logger("relance.delivery")
 
@@ -40,6 +38,24 @@ QUEUED = "queued"  # bulk sends: decided to go, not yet handed over; safe to sen
 FINAL = {s.value for s in DeliveryStatus}
 
 STOPPED_DURING_SEND = "the worker stopped during the send; not resent to avoid a duplicate"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What handing a message to its provider gave (delivery.send), as the ledger records it."""
+
+    status: str  # a DeliveryStatus, or RETRYING
+    reason: str | None = None
+    provider: str | None = None
+    message_id: str | None = None
+    refused_for_now: TransientSendError | None = None  # to raise again, so Temporal retries
+
+    @property
+    def outcome_status(self) -> DeliveryStatus:
+        """The status reported to the workflow: a retrying message counts as failed until retried."""
+        return DeliveryStatus(self.status) if self.status in FINAL else DeliveryStatus.FAILED
+
+
 TAKEN_ELSEWHERE = "claimed by another worker"
 
 Ready = OutgoingMessage | Skip | Defer  # what the policy and the renderer made of a message

@@ -8,8 +8,6 @@ the row is free to be claimed again and Temporal retries with backoff.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from relance.channels.base import (
     ChannelProvider,
     OutgoingMessage,
@@ -17,22 +15,8 @@ from relance.channels.base import (
     TransientSendError,
     UncertainSendError,
 )
-from relance.delivery.ledger import FINAL, RETRYING
+from relance.delivery.ledger import RETRYING, Attempt
 from relance.models.journey import DeliveryStatus
-
-
-@dataclass(frozen=True)
-class Attempt:
-    status: str  # a DeliveryStatus, or RETRYING
-    reason: str | None = None
-    provider: str | None = None
-    message_id: str | None = None
-    refused_for_now: TransientSendError | None = None  # to raise again, so Temporal retries
-
-    @property
-    def outcome_status(self) -> DeliveryStatus:
-        """The status reported to the workflow: a retrying message counts as failed until retried."""
-        return DeliveryStatus(self.status) if self.status in FINAL else DeliveryStatus.FAILED
 
 
 async def send(channel: ChannelProvider, message: OutgoingMessage) -> Attempt:
