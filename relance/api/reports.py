@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -39,6 +39,15 @@ class ReportQuery:
     def window(self) -> timedelta:
         return timedelta(days=self.window_days)
 
+    def echo(self, chosen: Period) -> dict[str, Any]:
+        """What every monthly report answers with: the period as read and the options used."""
+        return {
+            "since": chosen.since,
+            "until": chosen.until,
+            "scenario": self.scenario,
+            "window_days": self.window_days,
+        }
+
 
 class MessagesReport(BaseModel):
     since: str = Field(description="first month, YYYY-MM (UTC)")
@@ -63,13 +72,7 @@ async def messages(
             scenario=query.scenario,
             window=query.window,
         )
-    return MessagesReport(
-        since=chosen.since,
-        until=chosen.until,
-        scenario=query.scenario,
-        window_days=query.window_days,
-        rows=rows,
-    )
+    return MessagesReport(rows=rows, **query.echo(chosen))
 
 
 class AlertsReport(BaseModel):
@@ -145,10 +148,4 @@ async def timing(
             scenario=query.scenario,
             window=query.window,
         )
-    return TimingAnswer(
-        since=chosen.since,
-        until=chosen.until,
-        scenario=query.scenario,
-        window_days=query.window_days,
-        **report.model_dump(),
-    )
+    return TimingAnswer(**query.echo(chosen), **report.model_dump())
