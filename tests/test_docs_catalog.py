@@ -67,3 +67,14 @@ def test_every_package_folder_is_in_the_code_map() -> None:
     assert "relance/" in folders and "relance/workflows/" in folders, folders
     missing = sorted(folders - code_map_entries())
     assert not missing, f"folders of relance/ missing from the code map of docs/architecture.md: {missing}"
+
+
+def test_every_feature_id_the_code_cites_is_in_the_catalog() -> None:
+    cited: dict[str, str] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for feature in re.findall(r"\b([A-Z]-\d{2})\b", line):
+                cited.setdefault(feature, f"{path.relative_to(ROOT)}:{number}")
+    assert len(cited) > 20
+    missing = {feature: where for feature, where in cited.items() if feature not in catalog_ids()}
+    assert not missing, f"cited in the code but not in docs/features.md: {missing}"
