@@ -16,6 +16,8 @@ from fastapi_offline import FastAPIOffline
 
 from relance.api.bounces import router as webhooks
 from relance.api.broadcasts import router as send_routes
+from relance.api.codec import preflight
+from relance.api.codec import router as codec_routes
 from relance.api.contacts import router as contact_routes
 from relance.api.errors import Unauthorized, install_handlers
 from relance.api.events import router as event_routes
@@ -34,6 +36,7 @@ from relance.api.text_guard import TextGuard
 from relance.api.tracking import router as tracking_links
 from relance.api.unsubscribe import router as unsubscribe_pages
 from relance.bounces.sns import SnsVerifier
+from relance.core.codec import EncryptionCodec, parse_keys
 from relance.core.settings import Settings, get_settings
 from relance.starter.facade import Relance
 
@@ -95,10 +98,6 @@ def create_app(settings: Settings | None = None, relance: Relance | None = None)
     app.include_router(report_routes, dependencies=guarded)
     app.include_router(experiment_routes, dependencies=guarded)
     if settings.payload_keys:
-        from relance.api.codec import preflight
-        from relance.api.codec import router as codec_routes
-        from relance.core.codec import EncryptionCodec, parse_keys
-
         app.state.codec = EncryptionCodec(parse_keys(settings.payload_keys))
         app.state.codec_origins = {o.strip() for o in settings.codec_cors_origins.split(",") if o.strip()}
         app.include_router(preflight)  # browsers send no credentials on preflight

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from relance.api.errors import ErrorDetail, error_response
+from relance.imports.entry import check_ready, entry_sender
 from relance.imports.errors import ImportFileError, SetupError
 from relance.imports.options import ImportOptions
 from relance.imports.run import import_csv, prepare
@@ -71,8 +72,6 @@ async def import_contacts(
             prepared = prepare(body, options, digest=bool(settings.import_event))
             committed = None
             if settings.import_event:
-                from relance.imports.entry import check_ready, entry_sender
-
                 await check_ready(relance, settings.import_event)
                 assert prepared.sha256 is not None
                 committed = entry_sender(relance, settings.import_event, prepared.sha256)

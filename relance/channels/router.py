@@ -7,6 +7,10 @@ from relance.channels.base import (
     OutgoingMessage,
     SendResult,
 )
+from relance.channels.console import ConsoleChannel
+from relance.channels.file import FileChannel
+from relance.channels.memory import NullChannel
+from relance.channels.smtp import SmtpChannel
 from relance.core.settings import Settings
 
 EMAIL_PROVIDERS = ("console", "file", "smtp", "ses", "null")
@@ -27,20 +31,12 @@ class ChannelRouter:
 
 def _provider(kind: str, settings: Settings) -> ChannelProvider:
     if kind == "console":
-        from relance.channels.console import ConsoleChannel
-
         return ConsoleChannel()
     if kind == "file":
-        from relance.channels.file import FileChannel
-
         return FileChannel(settings.outbox_file)
     if kind == "null":
-        from relance.channels.memory import NullChannel
-
         return NullChannel()
     if kind == "smtp":
-        from relance.channels.smtp import SmtpChannel
-
         return SmtpChannel(
             host=settings.smtp_host,
             port=settings.smtp_port,
@@ -48,7 +44,7 @@ def _provider(kind: str, settings: Settings) -> ChannelProvider:
             password=settings.smtp_password or None,
             starttls=settings.smtp_starttls,
         )
-    from relance.channels.aws import SesChannel, SnsSmsChannel, aws_client
+    from relance.channels.aws import SesChannel, SnsSmsChannel, aws_client  # boto3: only for SES or SNS
 
     if kind == "ses":
         client = aws_client("sesv2", settings.aws_region, settings.aws_endpoint_url)

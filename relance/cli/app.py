@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import sys
 from collections.abc import Awaitable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperGroup
 
 from relance.cli.run import (
@@ -116,7 +119,7 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("new")
 def keys_new(key_id: Annotated[str, typer.Argument(help="A name for the key, e.g. 2026-11.")] = "k1") -> None:
     """Print a fresh AES-256 key as id:base64. Put it first in RELANCE_PAYLOAD_KEYS to rotate."""
-    from relance.core.codec import CodecError, new_key
+    from relance.core.codec import CodecError, new_key  # cryptography, temporalio: not loaded for --help
 
     try:
         print(new_key(key_id))
@@ -131,12 +134,13 @@ err = Console(stderr=True, soft_wrap=True)  # never wrap file:line messages
 
 
 def _logging(default_format: str = "json") -> None:
+    # structlog and pydantic-settings: loaded by the commands that log, not by every `relance …`.
     from relance.core.logs import configure_logging
     from relance.core.settings import get_settings
 
     with reported():  # a wrong RELANCE_* value: one line naming it
         settings = get_settings()
-    fmt = settings.log_format if "RELANCE_LOG_FORMAT" in __import__("os").environ else default_format
+    fmt = settings.log_format if "RELANCE_LOG_FORMAT" in os.environ else default_format
     configure_logging(settings.log_level, fmt)
 
 
@@ -218,8 +222,6 @@ def simulate(
 ) -> None:
     """Run scenarios on Temporal's time-skipping server and print the timeline of messages."""
     # Imported when the command runs: the simulation pulls in temporalio and SQLAlchemy.
-    from rich.table import Table
-
     from relance.core.logs import configure_logging
     from relance.core.settings import get_settings
     from relance.scenarios.loader import load_scenarios
@@ -308,8 +310,6 @@ def experiments_show(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Each group of a message's test: contacts, sends, clicks, conversions, lift and p-value."""
-    from datetime import timedelta
-
     # Imported when the command runs: the report pulls in SQLAlchemy.
     from relance.reports.experiments import experiment_report
 
@@ -325,8 +325,6 @@ def experiments_show(
     if as_json:
         print(report.model_dump_json(indent=2))
         return
-    from rich.table import Table
-
     table = Table(
         title=f"{scenario}/{journey}/{message}: control '{report.control}', {window_days}-day window"
     )

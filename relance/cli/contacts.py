@@ -12,15 +12,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from relance.cli.run import CONNECT_TIMEOUT, open_engine, reported, run, with_relance
+from relance.imports.columns import expected_list
+from relance.imports.errors import ImportFileError, SetupError
+from relance.imports.options import ImportOptions
+from relance.imports.report import Rejection
 
 if TYPE_CHECKING:
     from relance.contacts.erasure import ErasureReport
     from relance.core.settings import Settings
-    from relance.imports.errors import ImportFileError
-    from relance.imports.options import ImportOptions
-    from relance.imports.report import ImportReport, Rejection
+    from relance.imports.report import ImportReport
     from relance.imports.rows import ContactRow
     from relance.imports.run import Prepared
     from relance.starter.facade import Relance
@@ -73,9 +77,7 @@ def import_contacts(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
 ) -> None:
     """Import contacts from a CSV file: new ones are created, known ones updated (see docs/import.md)."""
-    from relance.core.settings import get_settings
-    from relance.imports.errors import ImportFileError
-    from relance.imports.options import ImportOptions
+    from relance.core.settings import get_settings  # pydantic-settings: not loaded for --help
 
     with reported():
         settings = get_settings()
@@ -122,7 +124,7 @@ def import_contacts(
 
 
 async def _import(file: Path, options: ImportOptions, settings: Settings, progress: bool) -> ImportReport:
-    from relance.imports.run import import_csv, prepare
+    from relance.imports.run import import_csv, prepare  # SQLAlchemy, temporalio: not loaded for --help
 
     relance = None
     with file.open("rb") as stream:
@@ -130,7 +132,7 @@ async def _import(file: Path, options: ImportOptions, settings: Settings, progre
         committed = None
         if settings.import_event:
             relance = await _connect(settings)
-            from relance.imports.entry import check_ready, entry_sender
+            from relance.imports.entry import check_ready, entry_sender  # temporalio: not loaded for --help
 
             await check_ready(relance, settings.import_event)
             assert prepared.sha256 is not None
@@ -149,8 +151,7 @@ async def _import(file: Path, options: ImportOptions, settings: Settings, progre
 
 
 async def _connect(settings: Settings) -> Relance:
-    from relance.imports.errors import SetupError
-    from relance.starter.facade import Relance
+    from relance.starter.facade import Relance  # temporalio, SQLAlchemy: not loaded for --help
 
     try:
         return await asyncio.wait_for(Relance.connect(settings), timeout=CONNECT_TIMEOUT)
@@ -168,8 +169,6 @@ def _progress(prepared: Prepared, shown: bool) -> Iterator[Callable[[int], None]
     if not shown:
         yield None
         return
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
     bar = Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -184,8 +183,6 @@ def _progress(prepared: Prepared, shown: bool) -> Iterator[Callable[[int], None]
 
 
 def _file_error(file: Path, error: ImportFileError) -> None:
-    from relance.imports.columns import expected_list
-
     where = f"{file}:{error.line}" if error.line is not None else str(file)
     if error.problems:
         err.print(f"[red]error[/red]: {escape(where)}: the header is wrong:", highlight=False)
@@ -222,10 +219,7 @@ def _print_report(file: Path, report: ImportReport, list_name: str | None) -> No
 
 
 def _preview(file: Path, options: ImportOptions, limit: int, as_json: bool) -> None:
-    from rich.table import Table
-
-    from relance.imports.report import Rejection
-    from relance.imports.run import preview_rows
+    from relance.imports.run import preview_rows  # SQLAlchemy, temporalio: not loaded for --help
 
     with file.open("rb") as stream:
         prepared, shown = preview_rows(stream, options, limit)
@@ -263,8 +257,6 @@ def _preview(file: Path, options: ImportOptions, limit: int, as_json: bool) -> N
 
 
 def _preview_json(row: ContactRow | Rejection) -> dict[str, object]:
-    from relance.imports.report import Rejection
-
     if isinstance(row, Rejection):
         return {"line": row.line, "rejected": row.reason}
     return {

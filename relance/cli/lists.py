@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from relance.cli.run import fail, with_session
 
@@ -28,9 +29,7 @@ def _run(work: Callable[[AsyncSession], Awaitable[ListOut]]) -> None:
 
 
 def _salesperson(name: str, email: str) -> Salesperson:
-    from pydantic import ValidationError
-
-    from relance.models.list import Salesperson
+    from relance.models.list import Salesperson  # email_validator: not loaded for --help
 
     try:
         return Salesperson(name=name, email=email)
@@ -47,6 +46,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a list, empty or with the given contacts."""
+    # SQLAlchemy, and the models' email_validator: not loaded for --help.
     from relance.lists import service as lists
     from relance.models.list import ListIn
 
@@ -61,7 +61,7 @@ def create(
 @lists_app.command("add")
 def add(name: str, contacts: Annotated[list[str], typer.Argument(help="External ids.")]) -> None:
     """Add contacts to a list; an unknown id adds nobody."""
-    from relance.lists import service as lists
+    from relance.lists import service as lists  # SQLAlchemy: not loaded for --help
 
     async def work(session: AsyncSession) -> ListOut:
         row = await lists.get(session, name)
@@ -79,8 +79,7 @@ def merge(
     ] = None,
 ) -> None:
     """A new list with the members of the given lists, once each; the sources stay as they are."""
-    from pydantic import ValidationError
-
+    # SQLAlchemy, and the models' email_validator: not loaded for --help.
     from relance.lists import service as lists
     from relance.models.list import MergeIn
 
@@ -102,7 +101,7 @@ def assign(
     email: Annotated[str, typer.Option("--email", help="Their address (From of 'sender: salesperson').")],
 ) -> None:
     """Assign the salesperson who signs messages sent to the list's contacts (D-10)."""
-    from relance.lists import service as lists
+    from relance.lists import service as lists  # SQLAlchemy: not loaded for --help
 
     person = _salesperson(salesperson, email)
 
@@ -115,7 +114,7 @@ def assign(
 
 
 def _toggle(name: str, change: Callable[[ContactList], None]) -> None:
-    from relance.lists import service as lists
+    from relance.lists import service as lists  # SQLAlchemy: not loaded for --help
 
     async def work(session: AsyncSession) -> ListOut:
         row = await lists.get(session, name)
@@ -128,7 +127,7 @@ def _toggle(name: str, change: Callable[[ContactList], None]) -> None:
 @lists_app.command("archive")
 def archive(name: str) -> None:
     """Archive a list (never deleted: its members stay for a reactivation)."""
-    from relance.lists import service as lists
+    from relance.lists import service as lists  # SQLAlchemy: not loaded for --help
 
     _toggle(name, lists.archive)
 
@@ -136,7 +135,7 @@ def archive(name: str) -> None:
 @lists_app.command("reactivate")
 def reactivate(name: str) -> None:
     """Bring an archived list back, with its members."""
-    from relance.lists import service as lists
+    from relance.lists import service as lists  # SQLAlchemy: not loaded for --help
 
     _toggle(name, lists.reactivate)
 

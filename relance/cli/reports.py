@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from relance.cli.run import fail, reported, with_session
-from relance.reports.months import PeriodError, period
+from relance.reports.months import PeriodError, last_complete_month, period
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,8 +41,6 @@ def _percent(rate: float | None) -> str:
 
 
 def _table(rows: list[MessageMonth], title: str) -> None:
-    from rich.table import Table
-
     table = Table(title=title)
     for name in ("month", "scenario", "journey", "message", "channel"):
         table.add_column(name)
@@ -85,9 +84,7 @@ def messages(
     with reported():  # a bad --since or --until exits 2
         chosen = period(since, until)
 
-    from datetime import timedelta
-
-    from relance.reports.messages import message_report
+    from relance.reports.messages import message_report  # SQLAlchemy: not loaded for --help
 
     rows = _query(
         lambda session: message_report(
@@ -109,7 +106,7 @@ def messages(
         if not rows:
             err.print("no message was sent in that period")
     if html is not None:
-        from relance.reports.html import render_page
+        from relance.reports.html import render_page  # Jinja2: only for --html
 
         page = render_page(
             rows,
@@ -139,10 +136,8 @@ def alerts(
     window_days: Annotated[int, typer.Option(min=0, max=365, help="Attribution window for revenue.")] = 7,
 ) -> None:
     """KPIs below a threshold or below their trailing average; exit 1 when any alert fires (cron)."""
-    from datetime import timedelta
-
+    # SQLAlchemy, and temporalio through the scenario loader: not loaded for --help.
     from relance.reports.alerts import check_month, default_rules_path, load_rules
-    from relance.reports.months import last_complete_month
     from relance.scenarios.loader import ScenarioError
 
     path = rules or default_rules_path()
@@ -197,8 +192,7 @@ def timing(
     with reported():  # a bad --since or --until exits 2
         chosen = period(since, until)
 
-    from datetime import timedelta
-
+    # SQLAlchemy, and temporalio through the scenario loader: not loaded for --help.
     from relance.reports.timing import BUCKET_NAMES, ranks_from_scenarios, timing_report
     from relance.scenarios.loader import ScenarioError, load_scenarios
 
@@ -220,8 +214,6 @@ def timing(
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
-        from rich.table import Table
-
         where = f"{chosen.since} to {chosen.until} (UTC)" + (f", scenario {scenario}" if scenario else "")
         ranked = Table(title=f"Conversions by reminder rank, {where}")
         ranked.add_column("scenario/journey")
@@ -252,7 +244,7 @@ def timing(
         if not report.by_rank:
             err.print("no message was sent in that period")
     if html is not None:
-        from relance.reports.timing_html import render_timing_page
+        from relance.reports.timing_html import render_timing_page  # Jinja2: only for --html
 
         page = render_timing_page(
             report,

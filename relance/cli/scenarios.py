@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 if TYPE_CHECKING:
     from relance.scenarios.loader import ScenarioSet
@@ -32,6 +34,7 @@ def validate(
 
     Prints one 'file:line: field: message' line per problem, then a summary on stderr.
     """
+    # pydantic-settings; temporalio, SQLAlchemy and Jinja2 through the checks: not loaded for --help.
     from relance.core.settings import get_settings
     from relance.scenarios.loader import scenario_files
     from relance.scenarios.validate import validate_directory
@@ -61,7 +64,7 @@ def _count(n: int, noun: str) -> str:
 
 def _load(directory: Path) -> ScenarioSet:
     """Every scenario of ``directory``, or exit 2 after printing each problem as 'file:line: …'."""
-    from relance.scenarios.loader import collect_scenarios
+    from relance.scenarios.loader import collect_scenarios  # temporalio, PyYAML: not loaded for --help
 
     if not directory.is_dir():
         typer.echo(f"error: {directory}: no such scenarios directory", err=True)
@@ -85,9 +88,7 @@ def diff(
 
     Scenarios are matched by id, journeys and messages by their ids.
     """
-    import json
-
-    from relance.scenarios.diff import diff_sets
+    from relance.scenarios.diff import diff_sets  # temporalio, PyYAML: not loaded for --help
 
     result = diff_sets(_load(old), _load(new))
     if as_json:
@@ -118,8 +119,7 @@ def map_(
 
     Exit 0 (flags are advice), 2 when a file cannot be read.
     """
-    from rich.console import Console
-
+    # pydantic-settings, temporalio and Jinja2: not loaded for --help.
     from relance.core.settings import get_settings
     from relance.scenarios.map import find_flags, render_html, render_tree
     from relance.templates.engine import TemplateStore
@@ -163,6 +163,7 @@ def apply(
     The previous files are kept in TARGET/.history/<time>/. Exit 1 when SOURCE has errors
     (nothing is copied), 2 on usage errors or when confirmation is needed but there is no terminal.
     """
+    # pydantic-settings; temporalio, SQLAlchemy and Jinja2 through the checks: not loaded for --help.
     from relance.core.settings import get_settings
     from relance.scenarios.apply import apply_files
     from relance.scenarios.campaigns import campaign_problems, new_legal_messages

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from relance.cli.run import reported, with_session
 
@@ -34,6 +35,7 @@ AtOption = Annotated[
 
 
 def _segment(spec: str) -> Segment:
+    # PyYAML and the segment models: not loaded for --help.
     from relance.segments.builtins import builtin, is_builtin
     from relance.segments.load import load
 
@@ -62,7 +64,7 @@ def _run(spec: str, work: Callable[[AsyncSession, Segment], Awaitable[T]]) -> T:
 @segments_app.command("count")
 def count(segment: SegmentArg, at: AtOption = None) -> None:
     """How many contacts the segment holds now (or at --at)."""
-    from relance.segments import service
+    from relance.segments import service  # SQLAlchemy: not loaded for --help
 
     async def work(session: AsyncSession, seg: Segment) -> int:
         return await service.count(session, seg, _now(at))
@@ -78,9 +80,7 @@ def show(
     at: AtOption = None,
 ) -> None:
     """The segment's first contacts (external id, email; score for best leads), and its size."""
-    from rich.table import Table
-
-    from relance.segments import service
+    from relance.segments import service  # SQLAlchemy: not loaded for --help
 
     async def work(session: AsyncSession, seg: Segment) -> tuple[bool, int, list[Shown]]:
         now = _now(at)
@@ -111,6 +111,7 @@ def snapshot(
     at: AtOption = None,
 ) -> None:
     """Freeze the segment into a new static list (it no longer follows the criteria)."""
+    # SQLAlchemy: not loaded for --help.
     from relance.lists import service as lists
     from relance.segments import service
 
@@ -124,9 +125,7 @@ def snapshot(
 @segments_app.command("builtins")
 def builtins() -> None:
     """The default filters, usable wherever a segment file is."""
-    from rich.table import Table
-
-    from relance.segments.builtins import BUILTINS
+    from relance.segments.builtins import BUILTINS  # PyYAML and the segment models: not loaded for --help
 
     table = Table("name", "contacts")
     for name, (what, _) in BUILTINS.items():

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from relance.cli.run import reported
+from relance.templates.sms_length import sms_length
 
 templates_app = typer.Typer(help="Message templates: preview them.", no_args_is_help=True)
 
@@ -24,9 +25,9 @@ def preview(
     ] = None,
 ) -> None:
     """Render a template with sample data (or yours) and print every part."""
+    # pydantic-settings and Jinja2: not loaded for --help.
     from relance.core.settings import get_settings
     from relance.templates.engine import TemplateStore, sample_context
-    from relance.templates.sms_length import sms_length
 
     context = sample_context(channel=channel)
     if data is not None:

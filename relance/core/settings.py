@@ -5,15 +5,16 @@ Every setting has an embedded default so ``relance dev`` runs with nothing set.
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from relance.core.tokens import Signer
+from relance.core.tokens import Signer
 
 
 class Settings(BaseSettings):
@@ -123,9 +124,6 @@ class Settings(BaseSettings):
             return self.secret_key
         path = self.data_dir / "secret_key"
         if not path.exists():
-            import os
-            import secrets
-
             path.parent.mkdir(parents=True, exist_ok=True)
             # Written aside, then linked in place: an API and a worker starting together
             # agree on one key, and nobody reads a half-written file.
@@ -141,8 +139,6 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def signer(self) -> Signer:
-        from relance.core.tokens import Signer
-
         return Signer(self.resolved_secret_key(), self.unsubscribe_link_days * 86400)
 
     def resolved_database_url(self) -> str:
