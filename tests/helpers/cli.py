@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-
 TIMEOUT = 60  # seconds: a command that hangs fails its test instead of the whole run
 
 
