@@ -52,7 +52,9 @@ async def test_a_card_is_issued_once_sent_and_used_until_empty(
         assert len(code) == 19 and code.count("-") == 3
 
         too_much = await http.post(
-            "/v1/gift-cards/reward-R1/use", content='{"amount": 1e999}', headers={"content-type": "application/json"}
+            "/v1/gift-cards/reward-R1/use",
+            content='{"amount": 1e999}',
+            headers={"content-type": "application/json"},
         )
         assert too_much.status_code == 422 and too_much.json()["details"][0]["field"] == "amount"
         assert (await http.post("/v1/gift-cards/reward-R1/use", json={"amount": 20})).status_code == 202

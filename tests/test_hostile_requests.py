@@ -37,7 +37,8 @@ async def test_nul_and_surrogates_are_refused_everywhere_and_nothing_is_stored(
         assert tried >= 20
 
         answer = await client.post(
-            "/v1/contacts", json={"external_id": "nul-1", "email": "nul@example.com", "first_name": "A\u0000B"}
+            "/v1/contacts",
+            json={"external_id": "nul-1", "email": "nul@example.com", "first_name": "A\u0000B"},
         )
         assert answer.status_code == 422
         assert answer.json()["details"] == [

@@ -191,7 +191,9 @@ async def test_an_operator_rejects_a_referral_until_it_is_validated(
     first = [c for c in stubs.named("record_referral_status") if c.payload.referral_id == "r-1"]
     assert [(c.payload.status, c.payload.reason) for c in first] == [("rejected", "same household")]
     assert close_to(first[0].at, t0 + 2 * DAY)
-    to_sponsor = [c.payload.message for c in stubs.named("deliver_program_message") if c.payload.subject == "r-1"]
+    to_sponsor = [
+        c.payload.message for c in stubs.named("deliver_program_message") if c.payload.subject == "r-1"
+    ]
     assert to_sponsor == ["invitation", "rejected_sponsor"]
 
 
