@@ -11,6 +11,7 @@ import ast
 from pathlib import Path
 
 import relance
+from tests.test_architecture import cycles
 
 ROOT = Path(relance.__file__).parent
 # What may use the Relance facade or the Ingestor: the surfaces people and services call.
@@ -70,53 +71,11 @@ def _graph(type_checking: bool) -> dict[str, set[str]]:
     return graph
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph[child]))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return found
-
-
 def test_the_package_has_no_import_cycle() -> None:
     graph = _graph(type_checking=False)
-    cycles = _cycles(graph)
-    described = [" -> ".join(c) for c in cycles]
-    assert not cycles, f"import cycles (break them, do not hide them in a function): {described}"
+    found = cycles(graph)
+    described = [" -> ".join(c) for c in found]
+    assert not found, f"import cycles (break them, do not hide them in a function): {described}"
 
 
 def test_only_entry_points_use_the_client_side() -> None:

@@ -33,21 +33,8 @@ from relance.models.journey import (
 )
 from relance.models.promo_code import PromoCodeRequest, PromoCodeResult
 from relance.models.referral import CardBalance, CardQuery, CodeUseQuery, ReferralStatus
-from relance.workflows.bounce import SoftBounceWorkflow
-from relance.workflows.broadcast import BroadcastWorkflow
-from relance.workflows.gift_card import GiftCardWorkflow
-from relance.workflows.journey import JourneyWorkflow
-from relance.workflows.referral import ReferralWorkflow
-from relance.workflows.referral_thanks import ReferralThanksWorkflow
+from relance.worker import WORKFLOWS
 
-WORKFLOWS = [
-    JourneyWorkflow,
-    SoftBounceWorkflow,
-    BroadcastWorkflow,
-    GiftCardWorkflow,
-    ReferralWorkflow,
-    ReferralThanksWorkflow,
-]
 CARD_VALIDITY = timedelta(days=365)
 
 
