@@ -162,14 +162,18 @@ async def test_cli_refuses_wrong_headers_broken_quoting_and_an_unreachable_tempo
         "RELANCE_IMPORT_EVENT": "contact_imported",
         "RELANCE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
     }
-    wrong, broken, down = cli_together(
+    wrong, broken, down, rot13 = cli_together(
         sqlite_url,
         [DATA / "wrong_headers.csv", "--certify"],
         [DATA / "broken_quote.csv", "--certify"],
         [good, "--certify"],
+        [good, "--certify", "--encoding", "rot13"],
         cwd=tmp_path,
         env=[{}, {}, scenario_down],
     )
+    # A codec that does not turn bytes into text (rot13, base64) is not an encoding: one line.
+    assert rot13.returncode == 1 and "Traceback" not in rot13.stderr
+    assert "unknown encoding 'rot13'" in rot13.stderr and len(rot13.stderr.strip().splitlines()) <= 2
     assert wrong.returncode == 1
     assert "wrong_headers.csv:1: the header is wrong" in wrong.stderr
     assert "unknown column 'Emial': did you mean 'email'?" in wrong.stderr
@@ -258,6 +262,13 @@ async def test_api_reads_every_separator_and_encoding(
                 and people["zoe@example.com"].first_name == "Zoé"
             )
             assert granted == {"ana@example.com": True, "bob@example.com": False}
+        for codec in ("rot13", "base64", "%00"):
+            odd = await http.post(
+                f"/v1/contacts/import?certify=true&encoding={codec}",
+                content=b"email\nana@example.com\n",
+                headers=CSV,
+            )
+            assert 400 <= odd.status_code < 500, (codec, odd.text)
         # The separator can be given, by name or by character.
         forced = await http.post("/v1/contacts/import?certify=true&separator=pipe",
                                  content=(DATA / "pipe.csv").read_bytes(), headers=CSV)  # fmt: skip

@@ -26,9 +26,10 @@ csv.field_size_limit(FIELD_LIMIT)
 def check_encoding(name: str) -> str:
     try:
         codec = codecs.lookup(name)
-    except LookupError:
+        b"a".decode(codec.name)  # rot13, base64, …: codecs, but not from bytes to text
+    except (LookupError, ValueError):
         raise ImportFileError(
-            f"unknown encoding '{name}': give utf-8, utf-8-sig or latin-1 (or any Python codec name)"
+            f"unknown encoding {name!r}: give utf-8, utf-8-sig or latin-1 (or any Python text encoding)"
         ) from None
     if codec.name in {"utf-16", "utf-32", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"}:
         raise ImportFileError(f"encoding '{name}' is not supported: save the file as UTF-8")
