@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from relance.contacts.upsert import IngestError
 from relance.models.tables.contact import Contact
 from relance.models.tables.event import Event
 from tests.conftest import api_client, running_stack
@@ -102,3 +103,25 @@ async def test_the_same_event_posted_at_once_is_stored_once_and_the_others_are_d
         async with stack.sessions() as session:
             assert await session.scalar(select(func.count()).select_from(Event)) == 1
             assert await session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
+async def test_the_python_starter_refuses_unstorable_text_too(
+    time_env: WorkflowEnvironment, database_url: str
+) -> None:
+    async with running_stack(time_env.client, database_url) as stack:
+        with pytest.raises(IngestError) as refused:
+            await stack.relance.upsert_contact({"external_id": "py-1", "first_name": "A\u0000"})
+        assert refused.value.field == "first_name"
+        with pytest.raises(IngestError) as refused:
+            await stack.relance.send_event(
+                {
+                    "type": "purchase",
+                    "contact": {"external_id": "py-2"},
+                    "occurred_at": "2026-11-22T10:15:00+01:00",
+                    "properties": {"order_id": "P-1", "note": "\ud800"},
+                }
+            )
+        assert refused.value.field == "properties.note" and "surrogate" in refused.value.message
+        async with stack.sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(Contact)) == 0
+            assert await session.scalar(select(func.count()).select_from(Event)) == 0

@@ -11,40 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relance.api.errors import ErrorDetail, error_response
+from relance.core.text import problem, unstorable
 
 MAX_CHECKED_BODY = 32 << 20  # larger JSON bodies are left to the routes' own limits
-
-
-def problem(text: str) -> str | None:
-    """Why ``text`` cannot be stored, or None."""
-    if "\x00" in text:
-        return "text cannot contain the NUL character (\\u0000): remove it"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "text contains an unpaired surrogate (such as \\ud800): send valid Unicode"
-    return None
-
-
-def _walk(value: Any, path: list[str]) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        if (why := problem(value)) is not None:
-            yield ".".join(path) or "body", why
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if (why := problem(key)) is not None:
-                yield ".".join([*path, repr(key)]) or "body", f"a field name: {why}"
-            else:
-                yield from _walk(item, [*path, key])
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, [*path, str(index)])
 
 
 def _in_url(scope: Scope) -> Iterator[tuple[str, str]]:
@@ -83,7 +57,7 @@ class TextGuard:
                     data = json.loads(body)
                 except (ValueError, RecursionError):
                     data = None  # the route answers malformed JSON itself
-                found = list(_walk(data, []))
+                found = list(unstorable(data, []))
         if found:
             details = [ErrorDetail(field=field, message=why) for field, why in found[:20]]
             response = error_response(422, "the request contains text that cannot be stored", details)

@@ -17,6 +17,7 @@ from relance.contacts.changes import note_changes
 from relance.contacts.consent import set_consents
 from relance.contacts.purchases import record_purchase
 from relance.core.errors import Refused
+from relance.core.text import unstorable
 from relance.models.event import ContactIn
 from relance.models.tables.contact import Contact
 
@@ -38,6 +39,8 @@ async def upsert_contact(session: AsyncSession, data: ContactIn, source: str = "
     Consents in the payload are recorded with ``source``; a last purchase date only moves forward.
     Attribute changes are noted on the session (relance.contacts.changes).
     """
+    for where, why in unstorable(data.model_dump(mode="json", exclude_none=True), []):
+        raise IngestError(where, why)  # before any write: nothing is half-stored
     contact, created = await _upsert_row(session, data)
     now = datetime.now(UTC)
     if data.consents:

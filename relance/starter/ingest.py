@@ -28,6 +28,7 @@ from relance.contacts.changes import Change, attribute_changes
 from relance.contacts.consent import PURCHASE_EVENT, UNSUBSCRIBE_EVENT, unsubscribe
 from relance.contacts.purchases import record_purchase
 from relance.contacts.upsert import IngestError, upsert_contact
+from relance.core.text import unstorable
 from relance.models.event import ContactIn, EventAccepted, EventIn, JourneyStarted
 from relance.models.journey import DomainEvent, JourneyInput, TriggerEvent
 from relance.models.tables.contact import Contact
@@ -96,6 +97,9 @@ class Ingestor:
     default_time_zone: str = "Europe/Paris"  # calendar periods of contacts without a time zone
 
     async def ingest(self, event: EventIn) -> EventAccepted:
+        # The HTTP API refuses these before parsing; the Python starter's events arrive here directly.
+        for where, why in unstorable(event.model_dump(mode="json", exclude_none=True), []):
+            raise IngestError(where, why)
         scenarios = self.scenarios()
         known = scenarios.known_event_types() | {PURCHASE_EVENT, UNSUBSCRIBE_EVENT} | AUDIENCE_EVENTS
         if self.referrals is not None:
