@@ -1,5 +1,5 @@
 """``python -m relance``: the same as the ``relance`` command."""
 
-from relance.cli.app import app
+from relance.cli.app import main
 
-app(prog_name="relance")
+main()

@@ -122,3 +122,25 @@ def test_usage_errors_exit_2_and_handled_ones_go_through(
     with pytest.raises(typer.Exit) as exited, reported():
         raise typer.Exit(3)  # typer's own exits keep their code
     assert exited.value.exit_code == 3 and capsys.readouterr().err == ""
+
+
+async def test_commands_that_use_temporal_always_exit_with_their_own_code(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    """Short-lived processes with a Temporal client used to abort at exit now and then (134)."""
+    settings = {
+        "RELANCE_DATABASE_URL": sqlite_url,
+        "RELANCE_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+    }
+    running = []
+    for _ in range(6):
+        handle = await dev_env.client.start_workflow(
+            "JourneyWorkflow", id=f"journey-{uuid.uuid4().hex[:8]}", task_queue=f"idle-{uuid.uuid4().hex[:8]}"
+        )
+        running.append(handle.id)
+    calls = [("journeys", "cancel", wf_id, "--reason", "test") for wf_id in running]
+    calls += [("journeys", "show", f"journey-nobody-{i}") for i in range(6)]
+    done = await asyncio.gather(*(asyncio.to_thread(relance, *call, **settings) for call in calls))
+    codes = [d.returncode for d in done]
+    assert codes == [0] * 6 + [1] * 6, [(d.returncode, d.stderr[-300:]) for d in done]
+    assert all("Fatal Python error" not in d.stderr for d in done)

@@ -341,5 +341,24 @@ def experiments_show(
     Console().print(table)
 
 
+def main() -> None:
+    """The ``relance`` command. A process that used the Temporal client leaves without the
+    interpreter's finalisation: the SDK's core threads may still call into Python then and abort
+    the process (``PyGILState_Release``), turning a finished command's exit code into 134."""
+    try:
+        app(prog_name="relance")
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    if "temporalio.bridge.runtime" not in sys.modules:
+        raise SystemExit(code)
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    app()
+    main()
