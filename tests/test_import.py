@@ -162,18 +162,20 @@ async def test_cli_refuses_wrong_headers_broken_quoting_and_an_unreachable_tempo
         "RELANCE_IMPORT_EVENT": "contact_imported",
         "RELANCE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
     }
-    wrong, broken, down, rot13 = cli_together(
+    wrong, broken, down, rot13, odd_separator = cli_together(
         sqlite_url,
         [DATA / "wrong_headers.csv", "--certify"],
         [DATA / "broken_quote.csv", "--certify"],
         [good, "--certify"],
         [good, "--certify", "--encoding", "rot13"],
+        [good, "--certify", "--separator", "x"],
         cwd=tmp_path,
         env=[{}, {}, scenario_down],
     )
     # A codec that does not turn bytes into text (rot13, base64) is not an encoding: one line.
-    assert rot13.returncode == 1 and "Traceback" not in rot13.stderr
+    assert rot13.returncode == 2 and "Traceback" not in rot13.stderr
     assert "unknown encoding 'rot13'" in rot13.stderr and len(rot13.stderr.strip().splitlines()) <= 2
+    assert odd_separator.returncode == 2 and "separator 'x' is not supported" in odd_separator.stderr
     assert wrong.returncode == 1
     assert "wrong_headers.csv:1: the header is wrong" in wrong.stderr
     assert "unknown column 'Emial': did you mean 'email'?" in wrong.stderr

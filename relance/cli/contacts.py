@@ -15,10 +15,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from relance.cli.run import CONNECT_TIMEOUT, open_engine, reported, run, with_relance
+from relance.cli.run import CONNECT_TIMEOUT, fail, open_engine, reported, run, with_relance
 from relance.imports.columns import expected_list
 from relance.imports.errors import ImportFileError, SetupError
 from relance.imports.options import ImportOptions
+from relance.imports.reader import check_encoding, check_separator
 from relance.imports.report import Rejection
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ def import_contacts(
     """Import contacts from a CSV file: new ones are created, known ones updated (see docs/import.md)."""
     from relance.core.settings import get_settings  # pydantic-settings: not loaded for --help
 
+    try:
+        separator = check_separator(separator) if separator else None
+        encoding = check_encoding(encoding) if encoding else None
+    except ImportFileError as error:
+        fail(error.message, code=2)  # a wrong option is a usage error
     with reported():
         settings = get_settings()
         options = ImportOptions(
