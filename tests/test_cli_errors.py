@@ -144,3 +144,13 @@ async def test_commands_that_use_temporal_always_exit_with_their_own_code(
     codes = [d.returncode for d in done]
     assert codes == [0] * 6 + [1] * 6, [(d.returncode, d.stderr[-300:]) for d in done]
     assert all("Fatal Python error" not in d.stderr for d in done)
+
+
+def test_a_short_secret_key_stops_the_api_and_the_worker_with_one_line(sqlite_url: str) -> None:
+    for command in ("api", "worker"):
+        done = relance(command, RELANCE_DATABASE_URL=sqlite_url, RELANCE_SECRET_KEY="short")
+        assert done.returncode == 1, (command, done.stderr)
+        assert done.stderr == (
+            "error: RELANCE_SECRET_KEY: use at least 16 characters, or leave it unset for a random key "
+            "kept locally\n"
+        ), command

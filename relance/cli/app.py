@@ -169,7 +169,8 @@ def worker() -> None:
     from relance.worker import build_worker
 
     _logging()
-    settings = get_settings()
+    with reported():  # bad settings: one line, not a traceback
+        settings = get_settings()
 
     async def main() -> None:
         client = await connect(settings)
@@ -192,8 +193,10 @@ def api() -> None:
     from relance.core.settings import get_settings
 
     _logging()
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    with reported():  # bad settings: one line, not a traceback
+        settings = get_settings()
+        served = create_app(settings)
+    uvicorn.run(served, host=settings.api_host, port=settings.api_port)
 
 
 @db_app.command("upgrade")

@@ -280,7 +280,7 @@ def _validation(error: Any) -> Described:
         where = ".".join(map(str, problem["loc"]))
         if error.title == "Settings":  # the environment variable the user actually wrote
             where = f"RELANCE_{where.upper()}"
-        lines.append(f"error: {where}: {problem['msg']}")
+        lines.append(f"error: {where}: {problem['msg'].removeprefix('Value error, ')}")
     return lines, 1
 
 

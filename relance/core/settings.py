@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relance.core.tokens import Signer
@@ -51,7 +51,8 @@ class Settings(BaseSettings):
         30.0, description="start-to-close timeout of one delivery attempt"
     )
     secret_key: str = Field(
-        "", description="signs links in messages; default: a random key kept in <data_dir>/secret_key"
+        "",
+        description="signs links in messages; default: a random key kept in <data_dir>/secret_key",
     )
     public_url: str = Field(
         "http://127.0.0.1:8000", description="where contacts reach the API (unsubscribe links)"
@@ -117,6 +118,14 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
     log_format: str = Field("json", description="json or console")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, key: str) -> str:
+        # A short key is guessable: refused when the settings are read, not at the first link.
+        if key and len(key) < 16:
+            raise ValueError("use at least 16 characters, or leave it unset for a random key kept locally")
+        return key
 
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once and kept with the local state."""
