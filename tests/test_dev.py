@@ -117,3 +117,22 @@ def test_dev_stack_runs_a_journey_stops_cleanly_and_resumes(tmp_path: Path) -> N
         assert again.json()["journeys"][0]["status"] == "duplicate"
     finally:
         assert stack.interrupt() == 0, stack.text()
+
+
+@pytest.mark.feature("O-01")
+def test_the_demo_shows_the_invitations_then_the_reminders_as_the_readme_says(tmp_path: Path) -> None:
+    stack = DevStack(tmp_path)
+    stack.start("--demo")
+    try:
+        for person in ("ada", "linus", "grace"):
+            stack.wait_for(f"EMAIL to {person}@example.com", 60)
+        # 20 s after each invitation; Grace referred a friend meanwhile, so hers is skipped.
+        stack.wait_for("EMAIL to ada@example.com", 60, count=2)
+        stack.wait_for("EMAIL to linus@example.com", 60, count=2)
+        stack.wait_for("delivery.skipped", 30)
+    finally:
+        code = stack.interrupt()
+    assert code == 0, stack.text()
+    output = stack.text()
+    assert output.count("EMAIL to grace@example.com") == 1
+    assert "commercial pressure" not in output

@@ -162,6 +162,10 @@ class DeliveryActivities:
                     session, message, contact, self._weigh(message, ready, verdict, contact)
                 )
         if decided is not None:
+            if decided.status in (DeliveryStatus.SKIPPED, DeliveryStatus.DEFERRED):
+                # Operators (and the dev console) see why a message did not go, not only the ledger.
+                log.info(f"delivery.{decided.status.value}", key=message.key, reason=decided.reason,
+                         until=decided.until.isoformat() if decided.until else None)  # fmt: skip
             return decided
         assert isinstance(ready, OutgoingMessage)
         return await self._send(message, ready)

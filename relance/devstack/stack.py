@@ -128,7 +128,9 @@ async def fire_demo(relance: Relance) -> None:
 
 async def run_dev(settings: Settings, demo: bool = False) -> None:
     if demo:
-        settings = settings.model_copy(update={"scenarios_dir": DEMO_SCENARIOS})
+        # The demo's days last seconds: a cap of one marketing message per local day would hold
+        # every reminder until tomorrow. The real scenarios keep RELANCE_PRESSURE_MAX_PER_DAY.
+        settings = settings.model_copy(update={"scenarios_dir": DEMO_SCENARIOS, "pressure_max_per_day": 0})
     temporal = start_temporal(settings)
     engine = None
     try:
